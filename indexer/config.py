@@ -1,0 +1,210 @@
+"""Typed settings with defaults and descriptions.
+
+Precedence (lowest first): defaults < `settings.json` in the app home < environment (`CAIRN_…`)
+< explicit keyword arguments (command-line flags). pydantic-settings gives the typed env parsing
+and validation for free; we only add the JSON file source and an atomic save.
+
+Nothing reads settings at import time: each entry point calls `load_settings()` once (the
+composition root) and passes the object down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from indexer.errors import UserInputError
+from indexer.paths import AppPaths, default_home
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # hidden files and folders, VCS and tool caches
+    ".*",
+    "**/.*",
+    "**/.git/**",
+    "**/node_modules/**",
+    "**/__pycache__/**",
+    "**/.venv/**",
+    "**/venv/**",
+    # build output
+    "**/build/**",
+    "**/dist/**",
+    "**/target/**",
+    "**/*.egg-info/**",
+    # lock files and minified bundles: large, repetitive, never what people ask about
+    "*.lock",
+    "package-lock.json",
+    "*.min.js",
+    "*.min.css",
+    "*.map",
+    # editor temp files (saves write these first)
+    "*~",
+    "*.swp",
+    "*.tmp",
+    "~$*",
+)
+
+# Settings whose change invalidates stored chunks or vectors (the GUI warns and rebuilds).
+REINDEX_KEYS: frozenset[str] = frozenset(
+    {"chunk_tokens", "chunk_overlap_tokens", "embedder_model", "embedder_backend"}
+)
+
+
+class Settings(BaseSettings):
+    """All user-tunable knobs. Field descriptions double as help text in the CLI and GUI."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAIRN_", extra="ignore", validate_assignment=True
+    )
+
+    home: Path = Field(default_factory=default_home, description="Where Cairn keeps its index.")
+    folders: list[Path] = Field(default_factory=list, description="Folders to index and watch.")
+    include_globs: list[str] = Field(
+        default_factory=list,
+        description="If non-empty, only files matching one of these globs are indexed.",
+    )
+    exclude_globs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDES),
+        description="Files or folders matching these globs are never indexed.",
+    )
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+    follow_symlinks: bool = Field(False, description="Follow symlinks out of watched folders.")
+
+    chunk_tokens: int = Field(200, ge=32, le=256, description="Target chunk size in tokens.")
+    chunk_overlap_tokens: int = Field(24, ge=0, le=128, description="Overlap between chunks.")
+
+    embedder_backend: Literal["fastembed", "fake"] = "fastembed"
+    embedder_model: str = Field(
+        "all-minilm-l6-v2-int8", description="Catalog id or a folder with model.onnx + tokenizer."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=512)
+    embed_threads: int = Field(0, ge=0, description="ONNX threads; 0 = all cores.")
+
+    generator_backend: Literal["llama_cpp", "fake"] = "llama_cpp"
+    chat_model: str = Field(
+        "qwen2.5-coder-1.5b-instruct-q4_k_m", description="Catalog id or a path to a .gguf file."
+    )
+    n_threads: int = Field(0, ge=0, description="LLM CPU threads; 0 = auto (physical cores).")
+    n_gpu_layers: int = Field(-1, ge=-1, description="Layers on GPU; -1 = all if a GPU build.")
+    n_ctx: int = Field(4096, ge=512, le=32768, description="LLM context window in tokens.")
+    max_answer_tokens: int = Field(384, ge=16, le=4096)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    top_k: int = Field(8, ge=1, le=50, description="Search results / passages considered.")
+    context_passages: int = Field(5, ge=1, le=20, description="Passages given to the model.")
+    min_relevance: float = Field(
+        0.30, ge=0.0, le=1.0, description="Below this best-passage score: 'couldn't find'."
+    )
+
+    allow_network: bool = Field(
+        False, description="Never on by default. Only a user-started model download opens it."
+    )
+
+    @field_validator("folders", mode="after")
+    @classmethod
+    def _absolute_folders(cls, v: list[Path]) -> list[Path]:
+        out: list[Path] = []
+        for p in v:
+            ap = Path(p).expanduser().resolve()
+            if ap not in out:
+                out.append(ap)
+        return out
+
+    @property
+    def paths(self) -> AppPaths:
+        return AppPaths(self.home)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _JsonFileSource(settings_cls))
+
+
+class _JsonFileSource(PydanticBaseSettingsSource):
+    """Reads `settings.json` from the home chosen by init kwargs / env / default."""
+
+    def __init__(self, settings_cls: type[BaseSettings], home: Path | None = None) -> None:
+        super().__init__(settings_cls)
+        self._home = home
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        home = self._home or _CURRENT_HOME.get("home") or default_home()
+        path = AppPaths(Path(home)).settings_file
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserInputError(
+                f"Cannot read settings file {path}: {exc}",
+                hint="Fix or delete the file; Cairn will recreate it with defaults.",
+            ) from exc
+        if not isinstance(data, dict):
+            raise UserInputError(f"Settings file {path} must hold a JSON object.")
+        data.pop("home", None)  # the home is never taken from inside itself
+        return data
+
+
+# The JSON source must read the file of the home being loaded, which is only known at call time.
+_CURRENT_HOME: dict[str, Path] = {}
+
+
+def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings for one entry point. `overrides` are command-line flags (highest priority)."""
+    resolved = Path(home).expanduser().resolve() if home else default_home()
+    _CURRENT_HOME["home"] = resolved
+    try:
+        return Settings(home=resolved, **overrides)
+    finally:
+        _CURRENT_HOME.pop("home", None)
+
+
+def save_settings(settings: Settings, keys: set[str] | None = None) -> Path:
+    """Persist settings to `settings.json` atomically (write temp + rename), user-only perms.
+
+    Only fields that differ from defaults (or are listed in `keys`) are written, so a later change
+    of a default still reaches users who never touched that knob.
+    """
+    paths = settings.paths.ensure()
+    defaults = Settings.model_construct()
+    data: dict[str, Any] = {}
+    existing: dict[str, Any] = {}
+    if paths.settings_file.exists():
+        try:
+            existing = json.loads(paths.settings_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            existing = {}
+    dumped = settings.model_dump(mode="json", exclude={"home"})
+    default_dump = defaults.model_dump(mode="json", exclude={"home"})
+    for name, value in dumped.items():
+        if name in existing or (keys and name in keys) or value != default_dump.get(name):
+            data[name] = value
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=paths.home)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, paths.settings_file)
+    return paths.settings_file
