@@ -2,8 +2,8 @@
 
 Tests never touch the user's real Cairn home and never reach the network: opt-out variables of
 every dependency that phones home are set before anything imports them. The egress guard
-(`models.offline`) is installed for the whole session by `tests/conftest_offline.py` once it
-exists; see that module.
+(`models.offline`) is installed in strict mode for the whole session by `tests/offline_plugin.py`:
+any connection attempt to a non-loopback address fails the run.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.offline_plugin"]
 
 for _name, _value in {
     "SCARF_NO_ANALYTICS": "true",

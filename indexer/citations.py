@@ -1,0 +1,130 @@
+"""Citation markers and grounding: pure functions, no models, no I/O.
+
+The model is asked to cite passages as `[n]`. `parse_citations` keeps only markers that point at a
+passage that was actually given (a hallucinated `[9]` is removed from the text, never shown), and
+`check_grounding` verifies each answer sentence against the passages it cites, so an answer that
+is not supported by the documents can be flagged or replaced by the honest "couldn't find" reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+from typing import Callable, Sequence
+
+MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n{1,}")
+_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
+_STOP = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have how i if in
+    into is it its may might more must no not of on or other our should so such than that the
+    their them then there these they this those to under use used using was we were what when
+    where which while who why will with would you your also only just any each both either one
+    all some very yes""".split()
+)
+
+NOT_FOUND_TEXT = "I couldn't find this in your documents."
+_REFUSAL_RE = re.compile(
+    r"(couldn['’]?t|could not|cannot|can['’]?t|unable to|do not|don['’]?t|does not|doesn['’]?t)"
+    r"\s+(find|locate|see|contain|mention|provide|include|answer|have|say|know)"
+    r"|not (mentioned|found|covered|provided|specified|stated) in|no (information|mention)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCitations:
+    """The answer with invalid markers removed and the valid passage numbers in first-use order."""
+
+    text: str
+    cited: tuple[int, ...]
+    dropped: tuple[int, ...]
+
+
+def parse_citations(text: str, passage_count: int) -> ParsedCitations:
+    """Keep `[n]` markers with 1 ≤ n ≤ passage_count; drop the others from the text."""
+    cited: list[int] = []
+    dropped: list[int] = []
+
+    def repl(match: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"\s*[,;]\s*", match.group(1))]
+        keep = [n for n in numbers if 1 <= n <= passage_count]
+        dropped.extend(n for n in numbers if n not in keep)
+        for n in keep:
+            if n not in cited:
+                cited.append(n)
+        return "".join(f"[{n}]" for n in dict.fromkeys(keep))
+
+    cleaned = MARKER_RE.sub(repl, text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
+    cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+    return ParsedCitations(cleaned, tuple(cited), tuple(dict.fromkeys(dropped)))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an answer into sentences (list items and lines count as sentences)."""
+    parts = [p.strip() for p in _SENTENCE_RE.split(text)]
+    return [p for p in parts if p and _WORD_RE.search(p)]
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words that carry meaning (stop words and 1-letter words removed)."""
+    words = {w.lower() for w in _WORD_RE.findall(MARKER_RE.sub(" ", text))}
+    return {w for w in words if len(w) > 1 and w not in _STOP}
+
+
+def is_refusal(text: str) -> bool:
+    """True if the model said, in any common phrasing, that the documents lack the answer."""
+    head = text.strip()[:200]
+    return bool(_REFUSAL_RE.search(head)) or head.lower().startswith("i couldn")
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceVerdict:
+    sentence: str
+    cited: tuple[int, ...]
+    supported: bool
+    lexical: float  # share of the sentence's content words found in its cited passages
+    semantic: float | None  # cosine with the best cited passage, when an embedder is given
+
+
+def check_grounding(
+    answer: str,
+    passages: Sequence[str],
+    *,
+    similarity: Callable[[str, Sequence[str]], list[float]] | None = None,
+    lexical_threshold: float = 0.5,
+    semantic_threshold: float = 0.6,
+) -> list[SentenceVerdict]:
+    """Check every sentence against the passages it cites (or all passages when it cites none).
+
+    Support is lexical (enough of the sentence's content words occur in the passages) or
+    semantic (cosine ≥ threshold, when `similarity` is given). Sentences with no content words
+    (e.g. "Yes.") inherit support from being short; they are marked supported.
+    """
+    verdicts: list[SentenceVerdict] = []
+    for sentence in split_sentences(answer):
+        nums = tuple(
+            int(n)
+            for group in MARKER_RE.findall(sentence)
+            for n in re.split(r"\s*[,;]\s*", group)
+            if 1 <= int(n) <= len(passages)
+        )
+        targets = [passages[n - 1] for n in nums] if nums else list(passages)
+        words = content_words(sentence)
+        if not words or not targets:
+            verdicts.append(SentenceVerdict(sentence, nums, bool(targets) or not words, 1.0, None))
+            continue
+        pool = set().union(*(content_words(t) for t in targets))
+        pool_text = " ".join(targets).lower()
+        hits = sum(1 for w in words if w in pool or (len(w) > 3 and w in pool_text))
+        lexical = hits / len(words)
+        semantic = None
+        if similarity is not None and lexical < lexical_threshold:
+            scores = similarity(MARKER_RE.sub("", sentence), targets)
+            semantic = max(scores) if scores else 0.0
+        supported = lexical >= lexical_threshold or (
+            semantic is not None and semantic >= semantic_threshold
+        )
+        verdicts.append(SentenceVerdict(sentence, nums, supported, round(lexical, 3), semantic))
+    return verdicts

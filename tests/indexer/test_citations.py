@@ -1,0 +1,94 @@
+"""Citation parsing and the grounding check, on hand-made cases."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from indexer.citations import (
+    NOT_FOUND_TEXT,
+    check_grounding,
+    is_refusal,
+    parse_citations,
+    split_sentences,
+)
+
+
+def test_valid_markers_kept_in_first_use_order() -> None:
+    parsed = parse_citations("B is true [2]. A is true [1]. Again [2].", passage_count=3)
+    assert parsed.cited == (2, 1)
+    assert parsed.dropped == ()
+    assert parsed.text == "B is true [2]. A is true [1]. Again [2]."
+
+
+def test_markers_pointing_nowhere_are_dropped_from_text() -> None:
+    parsed = parse_citations("Fact one [1]. Invented [7]. Zero [0].", passage_count=2)
+    assert parsed.cited == (1,)
+    assert parsed.dropped == (7, 0)
+    assert "[7]" not in parsed.text and "[0]" not in parsed.text
+    assert parsed.text == "Fact one [1]. Invented. Zero."
+
+
+def test_grouped_markers_are_split_and_filtered() -> None:
+    parsed = parse_citations("Both [1, 3] and [2;9].", passage_count=3)
+    assert parsed.cited == (1, 3, 2)
+    assert parsed.dropped == (9,)
+    assert parsed.text == "Both [1][3] and [2]."
+
+
+def test_bracketed_non_numbers_untouched() -> None:
+    text = "Use a[i] and list[int] here [1]."
+    assert parse_citations(text, 1).text == text
+
+
+def test_split_sentences_handles_lists_and_periods() -> None:
+    assert split_sentences("First one. Second one!\n- item three") == [
+        "First one.",
+        "Second one!",
+        "- item three",
+    ]
+
+
+def test_supported_sentence_passes_and_unsupported_fails() -> None:
+    passages = [
+        "The -O option removes assert statements and sets __debug__ to False.",
+        "Bananas are yellow fruit grown in tropical regions.",
+    ]
+    verdicts = check_grounding(
+        "The -O option removes assert statements [1]. Python was created in Antarctica by "
+        "penguins in 1802 [1].",
+        passages,
+    )
+    assert [v.supported for v in verdicts] == [True, False]
+    assert verdicts[0].cited == (1,)
+
+
+def test_sentence_checked_against_its_cited_passage_only() -> None:
+    passages = ["Cats purr when content.", "Dogs bark at strangers loudly."]
+    ok, wrong = check_grounding("Dogs bark at strangers [2]. Dogs bark at strangers [1].", passages)
+    assert ok.supported and not wrong.supported
+
+
+def test_semantic_similarity_can_rescue_a_paraphrase() -> None:
+    passages = ["Leading zeros in non-zero decimal numbers are not allowed."]
+    sentence = "Python rejects 0755 written that way [1]."
+    lexical_only = check_grounding(sentence, passages)
+    assert not lexical_only[0].supported
+    rescued = check_grounding(sentence, passages, similarity=lambda s, ps: [0.8] * len(ps))
+    assert rescued[0].supported and rescued[0].semantic == 0.8
+
+
+def test_refusal_detection() -> None:
+    assert is_refusal(NOT_FOUND_TEXT)
+    assert is_refusal("The passages do not mention the GIL.")
+    assert is_refusal("I cannot find information about that.")
+    assert not is_refusal("The -O flag removes asserts [1].")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=12))
+def test_parse_citations_never_keeps_an_invalid_marker(text: str, count: int) -> None:
+    parsed = parse_citations(text, count)
+    assert all(1 <= n <= count for n in parsed.cited)
+    reparsed = parse_citations(parsed.text, count)
+    assert reparsed.dropped == ()
+    assert set(reparsed.cited) <= set(parsed.cited)
