@@ -6,8 +6,8 @@ definition of *where a piece of text came from* (the source anchor behind every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import hashlib
+from dataclasses import dataclass, field
 from typing import Literal
 
 SectionKind = Literal["text", "code", "table", "title"]
@@ -99,18 +99,20 @@ class Anchor:
     char_end: int = 0
 
     def label(self) -> str:
-        """Short human form: `guide.pdf p. 3`, `notes.md § Setup > Linux`, `main.py:10-24`."""
+        """Short human form: `guide.pdf p. 3`, `main.py:10-24`, `notes.md:12 § Setup > Linux`."""
         import os
 
         name = os.path.basename(self.path)
         if self.page is not None:
-            return f"{name} p. {self.page}"
-        if self.line_start is not None:
+            where = f"{name} p. {self.page}"
+        elif self.line_start is not None:
             end = f"-{self.line_end}" if self.line_end and self.line_end != self.line_start else ""
-            return f"{name}:{self.line_start}{end}"
+            where = f"{name}:{self.line_start}{end}"
+        else:
+            where = name
         if self.heading_path:
-            return f"{name} § {' > '.join(self.heading_path)}"
-        return name
+            where += f" § {' > '.join(self.heading_path[-2:])}"
+        return where
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,114 @@
+"""Run a question set against a `KnowledgeBase` and fill `QuestionResult`s.
+
+Retrieval-only runs need no chat model and take seconds; full runs ask each question through the
+same `KnowledgeBase.stream` the CLI and GUI use (answer cache off, so every question is really
+generated) and read latencies per stage from the answer's stats, the same figures the trace keeps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from indexer.evaluation.dataset import EvalQuestion
+from indexer.evaluation.metrics import (
+    contains_all,
+    evidence_recall,
+    hit_at_k,
+    matches_source,
+    ndcg_at_k,
+    reciprocal_rank,
+)
+from indexer.evaluation.results import EvalRun, QuestionResult
+
+Mode = Literal["hybrid", "bm25", "vector"]
+
+
+def _retrieval_fields(q: EvalQuestion, hits: Sequence[Any]) -> dict[str, Any]:
+    ranked = tuple(h.anchor.path for h in hits)
+    relevant = q.relevant_sources
+    return {
+        "retrieved_sources": ranked,
+        "hit_at_1": hit_at_k(ranked, relevant, 1),
+        "hit_at_5": hit_at_k(ranked, relevant, 5),
+        "reciprocal_rank": reciprocal_rank(ranked, relevant, 10),
+        "ndcg_at_10": ndcg_at_k(ranked, relevant, 10),
+        "evidence_found": (
+            evidence_recall([h.text for h in hits], q.evidence) if q.evidence else None
+        ),
+    }
+
+
+def run_retrieval(
+    kb: Any, questions: Sequence[EvalQuestion], *, mode: Mode = "hybrid", k: int = 10,
+    config: str | None = None,
+) -> EvalRun:
+    """Retrieval metrics only: hit@1/5, MRR@10, nDCG@10, evidence recall, search latency."""
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        hits = kb.search(q.question, k, mode=mode)
+        took = time.perf_counter() - t0
+        rows.append(
+            QuestionResult(id=q.id, question=q.question, answerable=q.answerable,
+                           latency_s={"search": round(took, 4)}, **_retrieval_fields(q, hits))
+        )
+    return EvalRun(config=config or f"retrieval-{mode}", rows=rows, meta={"mode": mode, "k": k})
+
+
+def run_answers(
+    kb: Any,
+    questions: Sequence[EvalQuestion],
+    *,
+    config: str = "answers",
+    on_result: Callable[[QuestionResult], None] | None = None,
+) -> EvalRun:
+    """End to end: retrieval metrics plus answer, citation, refusal and grounding verdicts."""
+    from indexer.answering import Answer
+
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        try:
+            answer: Answer = kb.ask(q.question, use_cache=False)
+        except Exception as exc:  # one question never aborts the run
+            row = QuestionResult(id=q.id, question=q.question, answerable=q.answerable,
+                                 error=f"{type(exc).__name__}: {exc}")
+            rows.append(row)
+            if on_result:
+                on_result(row)
+            continue
+        total = time.perf_counter() - t0
+        hits = kb.search(answer.standalone_query, 10)
+        cited = tuple(c.anchor.path for c in answer.citations)
+        relevant = q.relevant_sources
+        if q.answerable:
+            citation_ok = bool(cited) and all(
+                any(matches_source(p, s) for s in relevant) for p in cited
+            )
+        else:
+            citation_ok = not cited
+        stats = answer.stats
+        latency = {"total": round(total, 3)}
+        for key, name in (("search_s", "search"), ("ttft_s", "first_token"),
+                          ("generate_s", "generate"), ("prefill_seconds", "prefill")):
+            if isinstance(stats.get(key), (int, float)):
+                latency[name] = float(stats[key])  # type: ignore[arg-type]
+        row = QuestionResult(
+            id=q.id,
+            question=q.question,
+            answerable=q.answerable,
+            answer=answer.text,
+            cited_sources=cited,
+            citation_ok=citation_ok,
+            correct=contains_all(answer.text, q.must_contain) if q.answerable else None,
+            refused=not answer.found,
+            grounded=answer.found and not answer.unsupported,
+            latency_s=latency,
+            **_retrieval_fields(q, hits),
+        )
+        rows.append(row)
+        if on_result:
+            on_result(row)
+    return EvalRun(config=config, rows=rows, meta={"model": kb.settings.chat_model})

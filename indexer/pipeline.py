@@ -1,0 +1,564 @@
+"""The indexing pipeline: one writer thread and one embedding thread.
+
+    ChangeQueue ──drain──▶ writer: stat → hash → parse → chunk → write chunks (keyword-searchable)
+                                │ chunk texts that need vectors
+                                ▼
+                           embedder thread: length-sorted batches through the ONNX model
+                                │ (ids, vectors)
+                                ▼
+                           writer: write vectors (batched), mark files embedded
+
+Why two threads: embedding is the bottleneck (~7–10 chunks/s on 2 cores) and onnxruntime releases
+the GIL, so parsing later files overlaps embedding earlier ones. Only the writer thread touches
+LanceDB for writing (DESIGN: one writer); the embedder only computes.
+
+Crash safety: a file's row gets its new content hash only *after* its chunks are written, and a
+file stays `parsed` until every chunk has a vector; on restart the scanner re-queues files stuck in
+`queued` and the writer re-feeds chunks that have no vector yet. Nothing already embedded is
+embedded again, because vectors are reused by chunk text hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.changes import Change, ChangeQueue
+from indexer.chunking import chunk_document
+from indexer.errors import CairnError
+from indexer.events import (
+    EventCallback,
+    FileEmbedded,
+    FileFailed,
+    FileMoved,
+    FileParsed,
+    FileRemoved,
+    FileSkipped,
+    FileStage,
+    IndexIdle,
+    ProgressUpdated,
+)
+from indexer.file_filter import PathFilter
+from indexer.parsing import parse_file
+from indexer.scanner import is_within
+from indexer.store import IndexStore
+from indexer.store_layout import FileRecord
+
+log = logging.getLogger(__name__)
+
+HASH_BLOCK = 1 << 20
+PROGRESS_INTERVAL_S = 0.25
+
+
+def hash_file(path: Path) -> tuple[str, int, int]:
+    """Content hash (blake2b-128 hex) plus the size and mtime seen while reading it."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        while block := fh.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest(), st.st_size, st.st_mtime_ns
+
+
+@dataclass(slots=True)
+class _EmbedJob:
+    ids: list[str]
+    texts: list[str]
+    paths: list[str]
+
+
+class _Progress:
+    """Counters behind `ProgressUpdated`, with a throughput estimate for the ETA."""
+
+    def __init__(self) -> None:
+        self.files_total = 0
+        self.files_done = 0
+        self.chunks_embedded = 0
+        self.chunks_pending = 0
+        self.current_path: str | None = None
+        self.stage = "idle"
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
+
+    def record_embedded(self, n: int) -> None:
+        self.chunks_embedded += n
+        self.chunks_pending = max(0, self.chunks_pending - n)
+        self._rate_samples.append((time.monotonic(), self.chunks_embedded))
+
+    def eta(self) -> float | None:
+        if len(self._rate_samples) < 2 or not self.chunks_pending:
+            return None
+        (t0, c0), (t1, c1) = self._rate_samples[0], self._rate_samples[-1]
+        if t1 <= t0 or c1 <= c0:
+            return None
+        return self.chunks_pending / ((c1 - c0) / (t1 - t0))
+
+
+class IndexingPipeline:
+    """Owns the writer and embedder threads. Created and driven by `KnowledgeBase`.
+
+    `roots` is read on every change so folders added or removed at run time take effect; `embed`
+    is the embedder's batch function (called only on the embedder thread).
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embed: Callable[[list[str]], object],
+        count_tokens: Callable[[str], int],
+        roots: Callable[[], list[Path]],
+        filter_for: Callable[[Path], PathFilter],
+        emit: EventCallback,
+        *,
+        chunk_tokens: int,
+        overlap_tokens: int,
+        embed_batch_size: int = 32,
+    ) -> None:
+        self.store = store
+        self.changes = ChangeQueue()
+        self._embed = embed
+        self._count_tokens = count_tokens
+        self._roots = roots
+        self._filter_for = filter_for
+        self._emit = emit
+        self._chunk_tokens = chunk_tokens
+        self._overlap = overlap_tokens
+        # Stored with each file's parser name: files chunked differently are re-chunked.
+        self.chunk_signature = f"@c{chunk_tokens}o{overlap_tokens}"
+        self._batch = embed_batch_size
+        self._embed_in: queue.Queue[_EmbedJob | None] = queue.Queue()
+        self._embed_out: queue.Queue[tuple[_EmbedJob, object] | BaseException] = queue.Queue()
+        self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
+        self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
+        self._stop = threading.Event()
+        self._busy = 0  # work items not finished (changes in flight + embed jobs)
+        self._cond = threading.Condition()
+        self._paused = threading.Event()
+        self.progress = _Progress()
+        self._last_progress = 0.0
+        self._threads: list[threading.Thread] = []
+        self.embedder_error: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start both threads and re-feed chunks left without vectors by an earlier run."""
+        self._threads = [
+            threading.Thread(target=self._writer_loop, name="cairn-writer", daemon=True),
+            threading.Thread(target=self._embed_loop, name="cairn-embedder", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.submit_pending_embeddings()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop threads; work not finished stays recorded in the store and resumes next start."""
+        self._stop.set()
+        self.changes.close()
+        self._embed_in.put(None)
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+
+    def submit(self, changes: list[Change]) -> None:
+        with self._cond:
+            self.progress.files_total += sum(1 for c in changes if c.kind == "upsert")
+        for change in changes:
+            self.changes.put(change)
+
+    def submit_pending_embeddings(self) -> None:
+        """Queue every stored chunk that has no vector yet (resume after a crash or restart)."""
+        pending = self.store.pending_embeddings(limit=None)
+        paths = {r["id"]: r["path"] for r in self.store.get_chunks([i for i, _ in pending])}
+        by_path: dict[str, list[tuple[str, str]]] = {}
+        for chunk_id, text in pending:
+            if chunk_id in paths:
+                by_path.setdefault(paths[chunk_id], []).append((chunk_id, text))
+        for path, items in by_path.items():
+            self._queue_embedding(path, items)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause between files (the GUI's pause button); queued changes are kept."""
+        (self._paused.set if paused else self._paused.clear)()
+
+    def is_idle(self) -> bool:
+        with self._cond:
+            return self._busy == 0 and self.changes.pending() == 0
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until all queued work is done. True if idle, False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not (self._busy == 0 and self.changes.pending() == 0):
+                if self.embedder_error:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(0.1 if remaining is None else min(0.1, remaining))
+        return True
+
+    # ------------------------------------------------------------------ writer thread
+    def _writer_loop(self) -> None:
+        idle_announced = True
+        while not self._stop.is_set():
+            try:
+                self._apply_vectors()
+                if self._paused.is_set():
+                    time.sleep(0.1)
+                    continue
+                batch = self.changes.drain(quiet_seconds=0.2, max_wait=1.0, timeout=0.1)
+                if batch:
+                    idle_announced = False
+                    with self._cond:
+                        self._busy += 1
+                    try:
+                        self._process_batch(batch)
+                    finally:
+                        with self._cond:
+                            self._busy -= 1
+                            self._cond.notify_all()
+                elif self.is_idle() and not idle_announced:
+                    self.store.maintain()
+                    self.progress.stage = "idle"
+                    self.progress.current_path = None
+                    self._emit_progress(force=True)
+                    self._emit(IndexIdle())
+                    idle_announced = True
+            except Exception:  # the writer must survive anything one batch throws
+                log.exception("writer loop error")
+                time.sleep(0.5)
+        self._apply_vectors()
+
+    def _process_batch(self, batch: list[Change]) -> None:
+        for change in batch:
+            if self._stop.is_set():
+                return
+            while self._paused.is_set() and not self._stop.is_set():
+                self._apply_vectors()
+                time.sleep(0.1)
+            try:
+                if change.kind == "delete":
+                    self._delete(change)
+                elif change.kind == "move":
+                    self._move(change)
+                else:
+                    self._upsert_path(change)
+            except Exception as exc:  # one file never aborts the batch
+                log.exception("failed to apply %s", change)
+                if change.kind == "upsert" and not change.is_dir:
+                    self._fail(change.path, f"internal error: {exc}")
+            self._apply_vectors()
+            self._emit_progress()
+
+    def _root_of(self, path: str) -> Path | None:
+        for root in self._roots():
+            if is_within(path, str(root)):
+                return root
+        return None
+
+    def _delete(self, change: Change) -> None:
+        if change.is_dir:
+            paths = [f.path for f in self.store.list_files() if is_within(f.path, change.path)]
+        else:
+            paths = [change.path] if self.store.get_file(change.path) else []
+        if not paths:
+            return
+        self.store.remove_files(paths)
+        for p in paths:
+            self._remaining.pop(p, None)
+            self._emit(FileRemoved(p))
+
+    def _move(self, change: Change) -> None:
+        dest = change.dest or ""
+        if self._root_of(dest) is None:  # moved out of every watched folder
+            self._delete(Change("delete", change.path, is_dir=change.is_dir))
+            return
+        if change.is_dir:
+            self.store.move_prefix(change.path, dest)
+            self._emit(FileMoved(change.path, dest))
+            # Files under the new name may now be excluded/included differently: re-check cheaply.
+            self._upsert_path(Change("upsert", dest, is_dir=True))
+            return
+        if self.store.get_file(change.path) is None:
+            self._upsert_path(Change("upsert", dest))
+            return
+        root = self._root_of(dest)
+        assert root is not None
+        verdict = self._filter_for(root).check_file(Path(dest), root)
+        if not verdict.ok:
+            self._delete(Change("delete", change.path))
+            if verdict.skip_visible:
+                self._upsert_path(Change("upsert", dest))
+            return
+        self.store.move_file(change.path, dest, folder=str(root))
+        if change.path in self._remaining:
+            self._remaining[dest] = self._remaining.pop(change.path)
+        self._emit(FileMoved(change.path, dest))
+        self._upsert_path(Change("upsert", dest))  # no-op unless the content also changed
+
+    def _upsert_path(self, change: Change) -> None:
+        path = Path(change.path)
+        root = self._root_of(change.path)
+        if root is None:
+            return
+        path_filter = self._filter_for(root)
+        if change.is_dir or path.is_dir():
+            for file_path in path_filter.walk(path, root=root):
+                self._upsert_file(file_path, root, path_filter)
+            return
+        self._upsert_file(path, root, path_filter)
+
+    def _upsert_file(self, path: Path, root: Path, path_filter: PathFilter) -> None:
+        key = str(path)
+        self.progress.current_path = key
+        if not os.path.lexists(path):
+            self._delete(Change("delete", key))
+            return
+        verdict = path_filter.check_file(path, root)
+        record = self.store.get_file(key)
+        if not verdict.ok:
+            if verdict.skip_visible:
+                self._record(path, root, record, FileStage.SKIPPED, verdict.reason or "skipped")
+                self.store.remove_chunks([key])
+                self._emit(FileSkipped(key, verdict.reason or "skipped"))
+            elif record is not None:
+                self._delete(Change("delete", key))
+            self._done_file()
+            return
+        try:
+            st = path.stat()
+            current = record is not None and record.parser.endswith(self.chunk_signature)
+            if record and current and record.size == st.st_size and (
+                record.mtime_ns == st.st_mtime_ns
+                and record.stage in (FileStage.PARSED, FileStage.EMBEDDED)
+            ):
+                self._done_file()
+                return
+            self.progress.stage = "hashing"
+            content_hash, size, mtime_ns = hash_file(path)
+        except FileNotFoundError:
+            self._delete(Change("delete", key))
+            return
+        except OSError as exc:
+            self._fail(key, f"cannot read file: {exc.strerror or exc}", root)
+            return
+        if record and current and record.content_hash == content_hash and record.stage in (
+            FileStage.PARSED,
+            FileStage.EMBEDDED,
+        ):
+            # Touched but identical (e.g. `touch`, a checkout): remember the new mtime only.
+            self.store.upsert_files([_with(record, size=size, mtime_ns=mtime_ns)])
+            self._done_file()
+            return
+        self._index_file(path, root, record, content_hash, size, mtime_ns)
+
+    def _index_file(
+        self,
+        path: Path,
+        root: Path,
+        record: FileRecord | None,
+        content_hash: str,
+        size: int,
+        mtime_ns: int,
+    ) -> None:
+        key = str(path)
+        # Mark queued with an empty hash first: a crash from here on leaves a row the scanner retries.
+        self._record(path, root, record, FileStage.QUEUED, "", content_hash="", size=size,
+                     mtime_ns=mtime_ns)
+        self.progress.stage = "parsing"
+        try:
+            doc = parse_file(path)
+            self.progress.stage = "chunking"
+            chunks = chunk_document(
+                doc,
+                count_tokens=self._count_tokens,
+                max_tokens=self._chunk_tokens,
+                overlap_tokens=self._overlap,
+            )
+        except CairnError as exc:
+            self.store.remove_chunks([key])
+            self._fail(key, exc.message, root)
+            return
+        if not chunks:
+            self._fail(key, "no text could be extracted", root)
+            return
+        self.progress.stage = "writing"
+        reuse = self.store.vectors_for_hashes([c.text_hash for c in chunks])
+        pending_ids = self.store.replace_chunks(key, str(root), path.suffix.lower(), chunks, reuse)
+        need = [(r["id"], _embed_text(r)) for r in self.store.get_chunks(pending_ids)]
+        stage = FileStage.PARSED if need else FileStage.EMBEDDED
+        self._record(path, root, record, stage, "", content_hash=content_hash, size=size,
+                     mtime_ns=mtime_ns, parser=doc.parser + self.chunk_signature,
+                     chunk_count=len(chunks))
+        self._emit(FileParsed(key, len(chunks)))
+        if need:
+            self._reused[key] = len(chunks) - len(need)
+            self._queue_embedding(key, need)
+        else:
+            self._emit(FileEmbedded(key, len(chunks), embedded=0, reused=len(chunks)))
+        self._done_file()
+
+    def _record(
+        self,
+        path: Path,
+        root: Path,
+        record: FileRecord | None,
+        stage: FileStage,
+        reason: str,
+        **fields: object,
+    ) -> None:
+        base = record or FileRecord(
+            path=str(path), folder=str(root), ext=path.suffix.lower(), size=0, mtime_ns=0,
+            content_hash="", stage=FileStage.QUEUED,
+        )
+        updates: dict[str, object] = {"stage": stage, "reason": reason, "folder": str(root)}
+        updates.update(fields)
+        if record is None and "size" not in fields:
+            try:
+                st = path.stat()
+                updates.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+            except OSError:
+                pass
+        self.store.upsert_files([_with(base, **updates)])
+
+    def _fail(self, path: str, reason: str, root: Path | None = None) -> None:
+        root = root or self._root_of(path)
+        record = self.store.get_file(path)
+        if root is not None:
+            self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="")
+        self._remaining.pop(path, None)
+        self._emit(FileFailed(path, reason))
+        self._done_file()
+
+    def _done_file(self) -> None:
+        self.progress.files_done = min(self.progress.files_done + 1, self.progress.files_total)
+
+    # ------------------------------------------------------------------ embedding
+    def _queue_embedding(self, path: str, items: list[tuple[str, str]]) -> None:
+        self._remaining.setdefault(path, set()).update(i for i, _ in items)
+        with self._cond:
+            self.progress.chunks_pending += len(items)
+        for start in range(0, len(items), self._batch):
+            part = items[start : start + self._batch]
+            with self._cond:
+                self._busy += 1
+            self._embed_in.put(
+                _EmbedJob([i for i, _ in part], [t for _, t in part], [path] * len(part))
+            )
+
+    def _embed_loop(self) -> None:
+        """Embedder thread: gathers queued jobs into batches and computes vectors."""
+        while True:
+            job = self._embed_in.get()
+            if job is None:
+                return
+            jobs = [job]
+            # Gather more queued jobs so length-sorting has texts to sort (bounded batch).
+            while sum(len(j.ids) for j in jobs) < self._batch * 4:
+                try:
+                    nxt = self._embed_in.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._embed_in.put(None)
+                    break
+                jobs.append(nxt)
+            merged = _EmbedJob(
+                [i for j in jobs for i in j.ids],
+                [t for j in jobs for t in j.texts],
+                [p for j in jobs for p in j.paths],
+            )
+            self.progress.stage = "embedding"
+            try:
+                vectors = self._embed(merged.texts)
+                self._embed_out.put((merged, vectors))
+            except Exception as exc:  # model missing or broken: report, keep keyword search
+                log.exception("embedding failed")
+                self.embedder_error = str(exc)
+                self._embed_out.put(exc)
+            finally:
+                with self._cond:
+                    self._busy -= len(jobs) - 1  # the writer releases one per merged result
+
+    def _apply_vectors(self) -> None:
+        """Writer side: store finished vectors in one write per batch, update file stages."""
+        results: list[tuple[_EmbedJob, object]] = []
+        while True:
+            try:
+                item = self._embed_out.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+                continue
+            results.append(item)
+        if not results:
+            return
+        try:
+            ids = [i for job, _ in results for i in job.ids]
+            import numpy as np
+
+            matrix = np.concatenate([np.asarray(v, dtype=np.float32) for _, v in results])
+            self.store.set_vectors(ids, matrix)  # the vector index follows via its store sink
+            self.progress.record_embedded(len(ids))
+            done_paths: list[str] = []
+            for job, _ in results:
+                for chunk_id, path in zip(job.ids, job.paths):
+                    left = self._remaining.get(path)
+                    if left is None:
+                        continue
+                    left.discard(chunk_id)
+                    if not left:
+                        del self._remaining[path]
+                        done_paths.append(path)
+            for path in done_paths:
+                record = self.store.get_file(path)
+                if record is not None and record.stage == FileStage.PARSED:
+                    self.store.set_stage(path, FileStage.EMBEDDED)
+                    n = record.chunk_count
+                    reused = self._reused.pop(path, 0)
+                    self._emit(FileEmbedded(path, n, embedded=n - reused, reused=reused))
+        finally:
+            with self._cond:
+                self._busy -= len(results)
+                self._cond.notify_all()
+        self._emit_progress()
+
+    def _emit_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        p = self.progress
+        self._emit(
+            ProgressUpdated(
+                files_done=p.files_done,
+                files_total=p.files_total,
+                chunks_embedded=p.chunks_embedded,
+                chunks_pending=p.chunks_pending,
+                current_path=p.current_path,
+                stage=p.stage,
+                eta_seconds=p.eta(),
+            )
+        )
+
+
+def _embed_text(row: dict[str, object]) -> str:
+    """The text a chunk row was embedded from (same rule as `Chunk.embed_text`)."""
+    heading, text = str(row.get("heading") or ""), str(row.get("text") or "")
+    return f"{heading}\n{text}" if heading else text
+
+
+def _with(record: FileRecord, **changes: object) -> FileRecord:
+    from dataclasses import replace
+
+    return replace(record, **changes)  # type: ignore[arg-type]

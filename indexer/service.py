@@ -1,0 +1,441 @@
+"""`KnowledgeBase`: the one facade the CLI, the GUI and the tests talk to.
+
+Built once per entry point from `Settings` and a `ModelHub` (the composition root). It owns the
+store, the pipeline threads, the watcher and the answerer, and hides LanceDB and the models from
+its callers. Everything that may take long (opening the store, loading models, indexing, answering)
+happens on the caller's worker thread or the pipeline's threads, never at construction.
+
+Only one process may own a home's index: `open()` takes an exclusive lock file and raises
+`IndexLockedError` otherwise, so two Cairn processes can never corrupt one index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import filelock
+
+from indexer.answer_cache import AnswerCache
+from indexer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
+from indexer.changes import Change
+from indexer.config import Settings, save_settings
+from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
+from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
+from indexer.file_filter import PathFilter
+from indexer.parsing import is_supported
+from indexer.pipeline import IndexingPipeline
+from indexer.records import SearchHit
+from indexer.retrieval import Retriever
+from indexer.scanner import KnownFile, is_within, reconcile
+from indexer.store import IndexStore
+from indexer.store_layout import FileRecord
+from indexer.traces import TraceStore
+from indexer.vector_index import ExactVectorIndex
+from indexer.watcher import FolderWatcher
+from models.errors import ModelError
+from models.hub import ModelHub
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["hybrid", "bm25", "vector"]
+
+
+def build_hub(settings: Settings) -> ModelHub:
+    """Map settings onto the model layer (which knows nothing of `Settings`)."""
+    return ModelHub(
+        models_dir=settings.paths.models_dir,
+        embedder_backend=settings.embedder_backend,
+        embedder_model=settings.embedder_model,
+        generator_backend=settings.generator_backend,
+        chat_model=settings.chat_model,
+        n_threads=settings.n_threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        n_ctx=settings.n_ctx,
+        embed_threads=settings.embed_threads,
+        embed_batch_size=settings.embed_batch_size,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """A snapshot for `cairn status` and the GUI status bar."""
+
+    folders: tuple[str, ...]
+    files_by_stage: dict[str, int]
+    chunks: int
+    chunks_pending: int
+    failures: tuple[tuple[str, str], ...]
+    skipped: tuple[tuple[str, str], ...]
+    index_bytes: int
+    idle: bool
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    embedder_error: str | None = None
+    watching: bool = False
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file():
+                total += p.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+class KnowledgeBase:
+    """Index, watch, search and answer over the user's folders. Thread-safe public methods."""
+
+    def __init__(
+        self, settings: Settings, hub: ModelHub, on_event: EventCallback = ignore_event
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self._on_event = on_event
+        self._lock: filelock.BaseFileLock | None = None
+        self.store: IndexStore | None = None
+        self.vectors: ExactVectorIndex | None = None
+        self.pipeline: IndexingPipeline | None = None
+        self.retriever: Retriever | None = None
+        self.watcher: FolderWatcher | None = None
+        self.traces = TraceStore(settings.paths.traces_dir)
+        self._answer_cache: AnswerCache | None = None
+        self._open_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> KnowledgeBase:
+        """Lock the home, open (or create) the index and start the pipeline threads."""
+        with self._open_lock:
+            if self.store is not None:
+                return self
+            paths = self.settings.paths.ensure()
+            lock = filelock.FileLock(str(paths.lock_file), timeout=0)
+            try:
+                lock.acquire()
+            except filelock.Timeout as exc:
+                raise IndexLockedError(
+                    f"Another Cairn process is using {paths.home}.",
+                    hint="Close the other Cairn window or command, or use another CAIRN_HOME.",
+                ) from exc
+            self._lock = lock
+            try:
+                embedder = self._embedder()
+                self.store = IndexStore.open(paths.index_dir, embedder.model_id, embedder.dim)
+                if self.store.needs_rebuild:
+                    self.store = self._rebuild(embedder)
+                self.vectors = ExactVectorIndex.from_store(self.store)
+                self.retriever = Retriever(self.store, self.vectors, embedder.embed_query)
+                self.pipeline = IndexingPipeline(
+                    self.store,
+                    embed=embedder.embed,
+                    count_tokens=embedder.count_tokens,
+                    roots=self.folders,
+                    filter_for=self._filter_for,
+                    emit=self._on_event,
+                    chunk_tokens=self.settings.chunk_tokens,
+                    overlap_tokens=self.settings.chunk_overlap_tokens,
+                    embed_batch_size=self.settings.embed_batch_size,
+                )
+                self.pipeline.start()
+                self._answer_cache = AnswerCache(embedder.embed_query, self._content_hash)
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def _rebuild(self, embedder: Any) -> IndexStore:
+        """The embedding model (or schema) changed: start a fresh index, never mixing vectors.
+
+        The new index is built in a sibling folder and swapped in by renames (crash-safe, see
+        `IndexStore.swap_in`); the scan that follows re-indexes every file into it.
+        """
+        assert self.store is not None
+        log.warning("rebuilding the index: %s", self.store.rebuild_reason)
+        self.store.close()
+        fresh = IndexStore.open_rebuild(
+            self.settings.paths.index_dir, embedder.model_id, embedder.dim, resume=False
+        )
+        return fresh.swap_in()
+
+    def close(self) -> None:
+        """Stop watching and indexing (work in flight resumes next time), release the lock."""
+        self.stop_watching()
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> KnowledgeBase:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _embedder(self) -> Any:
+        try:
+            return self.hub.embedder()
+        except ModelError as exc:
+            raise ModelUnavailableError(str(exc), hint=getattr(exc, "hint", None)) from exc
+
+    def _require_open(self) -> tuple[IndexStore, IndexingPipeline, Retriever]:
+        if self.store is None or self.pipeline is None or self.retriever is None:
+            self.open()
+        assert self.store and self.pipeline and self.retriever
+        return self.store, self.pipeline, self.retriever
+
+    # ------------------------------------------------------------------ folders
+    def folders(self) -> list[Path]:
+        return list(self.settings.folders)
+
+    def add_folder(self, folder: Path | str) -> Path:
+        """Add a folder (persisted) and queue it for indexing; watching picks it up if active."""
+        path = Path(folder).expanduser().resolve()
+        if not path.exists():
+            raise UserInputError(f"Folder not found: {path}", hint="Check the path and try again.")
+        if not path.is_dir():
+            raise UserInputError(f"Not a folder: {path}", hint="Give a folder, not a file.")
+        current = self.folders()
+        if path in current:
+            return path
+        for existing in current:
+            if is_within(str(path), str(existing)):
+                raise UserInputError(f"{path} is already inside the watched folder {existing}.")
+        self.settings.folders = [
+            f for f in current if not is_within(str(f), str(path))
+        ] + [path]
+        save_settings(self.settings, keys={"folders"})
+        if self.watcher is not None:
+            self.watcher.add_root(path)
+        if self.pipeline is not None:
+            self.pipeline.submit([Change("upsert", str(path), is_dir=True)])
+        return path
+
+    def remove_folder(self, folder: Path | str) -> None:
+        """Stop watching a folder and drop its files from the index (documents untouched)."""
+        path = Path(folder).expanduser().resolve()
+        if path not in self.folders():
+            raise UserInputError(f"Not a watched folder: {path}")
+        self.settings.folders = [f for f in self.folders() if f != path]
+        save_settings(self.settings, keys={"folders"})
+        if self.watcher is not None:
+            self.watcher.remove_root(path)
+        if self.pipeline is not None:
+            self.pipeline.submit([Change("delete", str(path), is_dir=True)])
+
+    def _filter_for(self, root: Path) -> PathFilter:
+        s = self.settings
+        return PathFilter(
+            include_globs=s.include_globs,
+            exclude_globs=s.exclude_globs,
+            max_file_bytes=s.max_file_bytes,
+            follow_symlinks=s.follow_symlinks,
+            supported=is_supported,
+        )
+
+    # ------------------------------------------------------------------ indexing
+    def scan(self) -> ScanFinished:
+        """Reconcile disk with the index and queue the differences (returns at once)."""
+        store, pipeline, _ = self._require_open()
+        roots = self.folders()
+        self._on_event(ScanStarted(tuple(str(r) for r in roots)))
+        sig = pipeline.chunk_signature
+        known = [
+            KnownFile(f.path, f.size, f.mtime_ns, f.stage,
+                      current=not f.parser or f.parser.endswith(sig))
+            for f in store.list_files()
+        ]
+        plan = reconcile(roots, known, self._filter_for)
+        pipeline.submit(list(plan.changes))
+        finished = ScanFinished(plan.added, plan.changed, plan.removed, plan.unchanged)
+        self._on_event(finished)
+        return finished
+
+    def index(self, timeout: float | None = None) -> ScanFinished:
+        """One-shot: scan, then wait until everything is parsed and embedded."""
+        result = self.scan()
+        self.wait_idle(timeout)
+        return result
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        _, pipeline, _ = self._require_open()
+        ok = pipeline.wait_idle(timeout)
+        if pipeline.embedder_error:
+            raise ModelUnavailableError(
+                f"Embedding failed: {pipeline.embedder_error}",
+                hint="Files stay keyword-searchable; check `cairn status` for the model state.",
+            )
+        return ok
+
+    def start_watching(self) -> None:
+        """Live sync: watchdog events go to the pipeline's change queue."""
+        _, pipeline, _ = self._require_open()
+        if self.watcher is None:
+            self.watcher = FolderWatcher(self.folders(), pipeline.changes, self._filter_for)
+            self.watcher.start()
+
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    def set_paused(self, paused: bool) -> None:
+        _, pipeline, _ = self._require_open()
+        pipeline.set_paused(paused)
+
+    def retry(self, path: str) -> None:
+        """Re-queue one file (e.g. a failed one after the user fixed it)."""
+        store, pipeline, _ = self._require_open()
+        record = store.get_file(path)
+        if record is not None:
+            store.set_stage(path, FileStage.QUEUED, "retry requested")
+        pipeline.submit([Change("upsert", path)])
+
+    def files(self, folder: str | None = None) -> list[FileRecord]:
+        store, _, _ = self._require_open()
+        return store.list_files(folder=folder)
+
+    def status(self) -> IndexStatus:
+        store, pipeline, _ = self._require_open()
+        files = store.list_files()
+        by_stage: dict[str, int] = {str(s): 0 for s in FileStage}
+        for f in files:
+            by_stage[f.stage] = by_stage.get(f.stage, 0) + 1
+        failures = tuple((f.path, f.reason) for f in files if f.stage == FileStage.FAILED)
+        skipped = tuple((f.path, f.reason) for f in files if f.stage == FileStage.SKIPPED)
+        models = {
+            role: {"status": st.status, "detail": st.detail, "model_id": st.model_id}
+            for role, st in self.hub.state().items()
+        }
+        return IndexStatus(
+            folders=tuple(str(f) for f in self.folders()),
+            files_by_stage=by_stage,
+            chunks=store.chunk_count(),
+            chunks_pending=pipeline.progress.chunks_pending,
+            failures=failures,
+            skipped=skipped,
+            index_bytes=_dir_size(self.settings.paths.index_dir),
+            idle=pipeline.is_idle(),
+            models=models,
+            embedder_error=pipeline.embedder_error,
+            watching=self.watcher is not None,
+        )
+
+    def _content_hash(self, path: str) -> str | None:
+        if self.store is None:
+            return None
+        record = self.store.get_file(path)
+        return record.content_hash if record else None
+
+    # ------------------------------------------------------------------ search & answers
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: SearchMode = "hybrid",
+        folders: Sequence[str] | None = None,
+        exts: Sequence[str] | None = None,
+        path_glob: str | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid (BM25 + vector, fused) search; no model generation involved."""
+        _, _, retriever = self._require_open()
+        if not query.strip():
+            return []
+        return retriever.search(
+            query,
+            k or self.settings.top_k,
+            mode=mode,
+            folders=list(folders) if folders else None,
+            exts=list(exts) if exts else None,
+            path_glob=path_glob,
+        )
+
+    def _answerer(self) -> Answerer:
+        embedder = self._embedder()
+        s = self.settings
+
+        def similarity(sentence: str, passages: Sequence[str]) -> list[float]:
+            import numpy as np
+
+            vecs = embedder.embed([sentence, *passages])
+            return [float(np.dot(vecs[0], v)) for v in vecs[1:]]
+
+        def generator() -> Any:
+            try:
+                return self.hub.generator()
+            except ModelError as exc:
+                raise ModelUnavailableError(str(exc), hint=getattr(exc, "hint", None)) from exc
+
+        return Answerer(
+            search=lambda q, k: self.search(q, k),
+            generator=generator,
+            top_k=s.top_k,
+            context_passages=s.context_passages,
+            min_relevance=s.min_relevance,
+            max_answer_tokens=s.max_answer_tokens,
+            temperature=s.temperature,
+            count_tokens=embedder.count_tokens,
+            similarity=similarity,
+            model_id=lambda: self.hub.chat_model_id,
+            context_size=lambda: s.n_ctx,
+        )
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        cancel: threading.Event | None = None,
+        top_k: int | None = None,
+        use_cache: bool = True,
+    ) -> Iterator[StreamItem]:
+        """Stream an answer: `AnswerStage`/`AnswerToken` items, then one final `Answer`.
+
+        Call from a worker thread; set `cancel` to stop between tokens.
+        """
+        self._require_open()
+        if not question.strip():
+            raise UserInputError("The question is empty.")
+        answerer = self._answerer()
+        if use_cache and self._answer_cache is not None and not history:
+            cached = self._answer_cache.lookup(question)
+            if cached is not None:
+                yield AnswerToken(cached.text)
+                yield cached
+                return
+        for item in answerer.stream(question, history, cancel, top_k):
+            if isinstance(item, Answer):
+                trace_id = self.traces.record(item)
+                from dataclasses import replace
+
+                item = replace(item, trace_id=trace_id)
+                if use_cache and self._answer_cache is not None and item.found and not history:
+                    self._answer_cache.store(question, item)
+            yield item
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        cancel: threading.Event | None = None,
+        top_k: int | None = None,
+        use_cache: bool = True,
+    ) -> Answer:
+        """Blocking form of `stream`: the final Answer only."""
+        final: Answer | None = None
+        for item in self.stream(question, history, cancel, top_k, use_cache):
+            if isinstance(item, Answer):
+                final = item
+        if final is None:  # pragma: no cover - stream always ends with an Answer
+            raise CairnError("No answer was produced.")
+        return final
