@@ -1,0 +1,295 @@
+"""Hybrid search: BM25 (LanceDB full-text) and exact cosine (in-memory) fused by reciprocal rank.
+
+Why fuse ranks rather than scores: BM25 scores are unbounded and depend on the corpus, cosine
+scores live in [-1, 1]; RRF needs no calibration and gains most when the dense model is weak
+(MiniLM-class), see PERFORMANCE.md. Each `SearchHit` reports both component scores and ranks so
+traces and the GUI can show why a passage was found.
+
+Snippets: a window of about 240 characters around the densest cluster of query terms; each match
+is wrapped in `«` and `»` (HIGHLIGHT_OPEN / HIGHLIGHT_CLOSE). Front ends render the markers (bold,
+colour) and must not show them raw. Guillemets already in the text are shown as `‹`/`›` in the
+snippet so every marker is ours. Terms match the way the full-text index matches them (same
+tokenizer: lower case, stemming, ASCII folding), so "running" highlights "runs".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from indexer.errors import CairnError, UserInputError
+from indexer.records import Anchor, SearchHit
+from indexer.search_filter import SearchFilter
+from indexer.store import IndexStore
+from indexer.vector_index import ExactVectorIndex
+
+log = logging.getLogger(__name__)
+
+HIGHLIGHT_OPEN = "«"
+HIGHLIGHT_CLOSE = "»"
+K_RRF = 60
+SearchMode = Literal["hybrid", "bm25", "vector"]
+_MODES = ("hybrid", "bm25", "vector")
+_WORD = re.compile(r"[^\W_]+")  # the index tokenizer splits on the same characters
+_SPACE = re.compile(r"\s+")
+_SENTINEL = "qqcairnsepqq"
+_TERM_CACHE_MAX = 50_000
+
+
+def fuse_rrf(
+    rank_lists: Sequence[Sequence[str]],
+    k: int = K_RRF,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: score(d) = Σ_i weights[i] / (k + rank_i(d)), ranks 1-based.
+
+    A document missing from a list gets nothing from it; a repeated id counts at its first rank.
+    Ties (equal scores) go to the document with the better best rank, then to the one whose best
+    rank comes from the earlier list, then by id — so results are deterministic.
+    """
+    if weights is None:
+        weights = [1.0] * len(rank_lists)
+    if len(weights) != len(rank_lists):
+        raise ValueError("one weight per rank list")
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[int, int]] = {}  # id -> (best rank, list index of that rank)
+    for li, (ranking, w) in enumerate(zip(rank_lists, weights)):
+        seen: set[str] = set()
+        for rank, doc in enumerate(ranking, start=1):
+            if doc in seen:
+                continue
+            seen.add(doc)
+            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
+            if doc not in best or rank < best[doc][0]:
+                best[doc] = (rank, li)
+    order = sorted(scores, key=lambda d: (-round(scores[d], 12), best[d], d))
+    return [(d, scores[d]) for d in order]
+
+
+class Retriever:
+    """Answers `search()` from a store (BM25, rows) and an in-memory vector index.
+
+    `embed_query` turns a query into a vector (the real embedder, or a fake in tests); it is
+    only called when the vector side can contribute. Safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        vectors: ExactVectorIndex,
+        embed_query: Callable[[str], np.ndarray],
+        *,
+        k_rrf: int = K_RRF,
+        weights: tuple[float, float] = (1.0, 1.0),
+        snippet_chars: int = 240,
+        min_candidates: int = 50,
+    ) -> None:
+        self.store = store
+        self.vectors = vectors
+        self.embed_query = embed_query
+        self.k_rrf = k_rrf
+        self.weights = weights  # (bm25, vector) in hybrid mode
+        self.snippet_chars = snippet_chars
+        self.min_candidates = min_candidates
+        self._terms = _TermAnalyzer(store.tokenize)
+
+    def search(
+        self,
+        query: str,
+        k: int = 8,
+        *,
+        mode: SearchMode = "hybrid",
+        folders: list[str] | None = None,
+        exts: list[str] | None = None,
+        path_glob: str | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[SearchHit]:
+        """Top-`k` hits for `query`, best first; [] for an empty query or an empty index.
+
+        Filters (all optional, combined with AND) apply to both sides: `folders` keeps paths
+        inside any of them, `exts` keeps these extensions (`.md` or `md`), `path_glob` is an
+        fnmatch glob on the whole path. `query_vector` skips embedding the query.
+        """
+        if mode not in _MODES:
+            raise UserInputError(
+                f"unknown search mode {mode!r}", hint="Use hybrid, bm25 or vector."
+            )
+        if k <= 0 or (not query.strip() and query_vector is None):
+            return []
+        flt = SearchFilter.create(folders, exts, path_glob)
+        n = max(self.min_candidates, 4 * k)
+        keyword: list[dict[str, Any]] = []
+        if mode != "vector" and query.strip():
+            keyword = self.store.keyword_search(query, n, flt.where_sql() if flt else None)
+        semantic: list[tuple[str, float]] = []
+        if mode != "bm25" and len(self.vectors):
+            qvec = query_vector if query_vector is not None else self._embed(query, mode)
+            if qvec is not None:
+                semantic = self.vectors.search(qvec, n, mask=flt)
+        lists = [[r["id"] for r in keyword], [cid for cid, _ in semantic]]
+        weights = list(self.weights) if mode == "hybrid" else [1.0, 1.0]
+        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights)[:k]
+        rows = {r["id"]: r for r in keyword}
+        missing = [cid for cid, _ in fused if cid not in rows]
+        rows.update({r["id"]: r for r in self.store.get_chunks(missing)})
+        bm25 = {r["id"]: (i, r["_score"]) for i, r in enumerate(keyword, start=1)}
+        cosine = {cid: (i, s) for i, (cid, s) in enumerate(semantic, start=1)}
+        query_terms = self._terms.query_terms(query)
+        hits: list[SearchHit] = []
+        for cid, score in fused:
+            row = rows.get(cid)
+            if row is None:  # removed between the vector search and the row fetch
+                continue
+            snippet, matched = self._snippet(row["text"], query_terms)
+            b_rank, b_score = bm25.get(cid, (None, None))
+            v_rank, v_score = cosine.get(cid, (None, None))
+            hits.append(
+                SearchHit(
+                    chunk_id=cid,
+                    anchor=anchor_from_row(row),
+                    text=row["text"],
+                    snippet=snippet,
+                    fused=score,
+                    bm25=b_score,
+                    vector=v_score,
+                    bm25_rank=b_rank,
+                    vector_rank=v_rank,
+                    matched_terms=matched,
+                )
+            )
+        return hits
+
+    def _embed(self, query: str, mode: SearchMode) -> np.ndarray | None:
+        try:
+            return np.asarray(self.embed_query(query), dtype=np.float32)
+        except CairnError as exc:
+            if mode == "vector":
+                raise
+            log.warning("query embedding unavailable, keyword search only: %s", exc)
+            return None
+
+    def _snippet(self, text: str, query_terms: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+        spans: list[tuple[int, int, str]] = []
+        if query_terms:
+            words = list(_WORD.finditer(text))
+            analysed = self._terms.analyse([m.group().lower() for m in words])
+            for m, terms in zip(words, analysed):
+                hit = next((t for t in terms if t in query_terms), None)
+                if hit is not None:
+                    spans.append((m.start(), m.end(), hit))
+        found = {query_terms[t] for _, _, t in spans}
+        matched = tuple(w for w in dict.fromkeys(query_terms.values()) if w in found)
+        return make_snippet(text, spans, self.snippet_chars), matched
+
+
+def anchor_from_row(row: dict[str, Any]) -> Anchor:
+    """The citation anchor stored with a chunk row (0 means "none" for page and lines)."""
+    return Anchor(
+        path=row["path"],
+        page=row["page"] or None,
+        heading_path=tuple(row["heading"].split(" > ")) if row["heading"] else (),
+        line_start=row["line_start"] or None,
+        line_end=row["line_end"] or None,
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+    )
+
+
+def make_snippet(text: str, spans: Sequence[tuple[int, int, str]], width: int = 240) -> str:
+    """About `width` characters of `text` around the densest cluster of `spans`, marked «…».
+
+    `spans` are (start, end, term) of matches in `text`, in order. The window starting at the
+    match that covers the most distinct terms (then the most matches) wins; it is centred on
+    its matches, cut at word boundaries, and `…` marks text left out at either end.
+    """
+    text = text.replace(HIGHLIGHT_OPEN, "‹").replace(HIGHLIGHT_CLOSE, "›")
+    if len(text) <= width:
+        start, end = 0, len(text)
+    elif not spans:
+        start, end = 0, width
+    else:
+        best = (-1, -1, 0, 0)  # (distinct terms, matches, -index, index of last match)
+        for i, (s0, _, _) in enumerate(spans):
+            inside = [j for j in range(i, len(spans)) if spans[j][1] <= s0 + width]
+            key = (len({spans[j][2] for j in inside}), len(inside), -i, inside[-1])
+            best = max(best, key)
+        first, last = -best[2], best[3]
+        lo, hi = spans[first][0], spans[last][1]
+        start = max(0, lo - (width - (hi - lo)) // 2)
+        end = min(len(text), start + width)
+        start = max(0, end - width)
+    inside = [(s0, s1) for s0, s1, _ in spans if s0 >= start and s1 <= end]
+    if start > 0 and not text[start - 1].isspace():  # do not begin inside a word...
+        limit = inside[0][0] if inside else min(end, start + 30)
+        gap = _SPACE.search(text, start, limit)
+        start = gap.end() if gap else start
+    if end < len(text) and not text[end].isspace():  # ...nor end inside one
+        floor = inside[-1][1] if inside else max(start, end - 30)
+        gaps = [g.start() for g in _SPACE.finditer(text, floor, end)]
+        end = gaps[-1] if gaps else end
+    pieces: list[str] = ["…"] if start > 0 else []
+    pos = start
+    for s0, s1, _ in spans:
+        if s0 >= pos and s1 <= end:
+            pieces += [text[pos:s0], HIGHLIGHT_OPEN, text[s0:s1], HIGHLIGHT_CLOSE]
+            pos = s1
+    pieces.append(text[pos:end])
+    if end < len(text):
+        pieces.append("…")
+    return re.sub(r"\s+", " ", "".join(pieces)).strip()
+
+
+class _TermAnalyzer:
+    """Maps words to index terms with the full-text index's own tokenizer, cached per word.
+
+    One tokenizer call per batch of unknown words: they are joined with a sentinel word and the
+    resulting term stream is split at the sentinel's term, which keeps term order aligned with
+    the words even where a word yields no term (a stop word) or several.
+    """
+
+    def __init__(self, tokenize: Callable[[str], list[str]]) -> None:
+        self._tokenize = tokenize
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._sentinel: str | None = None
+
+    def query_terms(self, query: str) -> dict[str, str]:
+        """{index term: the query word it came from}, in query order."""
+        words = [w.lower() for w in _WORD.findall(query)]
+        out: dict[str, str] = {}
+        for word, terms in zip(words, self.analyse(words)):
+            for t in terms:
+                out.setdefault(t, word)
+        return out
+
+    def analyse(self, words: Sequence[str]) -> list[tuple[str, ...]]:
+        unknown = list(dict.fromkeys(w for w in words if w not in self._cache))
+        if unknown:
+            if len(self._cache) > _TERM_CACHE_MAX:
+                self._cache.clear()
+            self._cache.update(zip(unknown, self._analyse_uncached(unknown)))
+        return [self._cache[w] for w in words]
+
+    def _analyse_uncached(self, words: list[str]) -> list[tuple[str, ...]]:
+        try:
+            if self._sentinel is None:
+                self._sentinel = "".join(self._tokenize(_SENTINEL)) or _SENTINEL
+            stream = self._tokenize(f" {_SENTINEL} ".join(words))
+        except CairnError as exc:  # no index to ask: fall back to plain lower-case words
+            log.warning("term analysis unavailable: %s", exc)
+            return [(w,) for w in words]
+        groups: list[tuple[str, ...]] = []
+        current: list[str] = []
+        for term in stream:
+            if term == self._sentinel:
+                groups.append(tuple(current))
+                current = []
+            else:
+                current.append(term)
+        groups.append(tuple(current))
+        if len(groups) != len(words):  # a word contained the sentinel: give up on alignment
+            return [(w,) for w in words]
+        return groups
