@@ -19,6 +19,7 @@ from typing import Literal
 
 from indexer.citations import (
     NOT_FOUND_TEXT,
+    attribute_citations,
     SentenceVerdict,
     check_grounding,
     content_words,
@@ -296,8 +297,12 @@ class Answerer:
         if is_refusal(parsed.text) or not parsed.text.strip():
             stats["refused_by"] = "model"
             return self._not_found(question, query, passages, stats)
+        texts = [p.text for p in passages]
+        if not parsed.cited:  # the model wrote no markers: attribute sentences to passages
+            parsed = parse_citations(attribute_citations(parsed.text, texts), len(passages))
+            stats["citations"] = "attributed"
         verdicts = check_grounding(
-            parsed.text, [p.text for p in passages], similarity=self._similarity
+            parsed.text, texts, question=question, similarity=self._similarity
         )
         unsupported = tuple(v.sentence for v in verdicts if not v.supported)
         if verdicts and len(unsupported) == len(verdicts):

@@ -8,19 +8,15 @@ is not supported by the documents can be flagged or replaced by the honest "coul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n{1,}")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _STOP = frozenset(
-    """a an and are as at be been but by can could did do does for from had has have how i if in
-    into is it its may might more must no not of on or other our should so such than that the
-    their them then there these they this those to under use used using was we were what when
-    where which while who why will with would you your also only just any each both either one
-    all some very yes""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "might", "more", "must", "no", "not", "of", "on", "or", "other", "our", "should", "so", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "under", "use", "used", "using", "was", "we", "were", "what", "when", "where", "which", "while", "who", "why", "will", "with", "would", "you", "your", "also", "only", "just", "any", "each", "both", "either", "one", "all", "some", "very", "yes"]
 )
 
 NOT_FOUND_TEXT = "I couldn't find this in your documents."
@@ -88,10 +84,39 @@ class SentenceVerdict:
     semantic: float | None  # cosine with the best cited passage, when an embedder is given
 
 
+def attribute_citations(answer: str, passages: Sequence[str], min_support: float = 0.5) -> str:
+    """Add `[n]` to sentences that cite nothing, pointing at their best-supporting passage.
+
+    Small models often answer from the passages without writing markers; rather than show an
+    answer without sources, each unmarked sentence gets the passage that contains most of its
+    content words (if that passage covers at least `min_support` of them).
+    """
+    out: list[str] = []
+    pools = [content_words(p) for p in passages]
+    for sentence in split_sentences(answer):
+        if MARKER_RE.search(sentence) or not pools:
+            out.append(sentence)
+            continue
+        words = content_words(sentence)
+        if not words:
+            out.append(sentence)
+            continue
+        scores = [len(words & pool) / len(words) for pool in pools]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        if scores[best] >= min_support:
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped[-1:] in ".!?" else ""
+            body = stripped[:-1] if end else stripped
+            sentence = f"{body} [{best + 1}]{end}"
+        out.append(sentence)
+    return " ".join(out)
+
+
 def check_grounding(
     answer: str,
     passages: Sequence[str],
     *,
+    question: str = "",
     similarity: Callable[[str, Sequence[str]], list[float]] | None = None,
     lexical_threshold: float = 0.5,
     semantic_threshold: float = 0.6,
@@ -99,7 +124,9 @@ def check_grounding(
     """Check every sentence against the passages it cites (or all passages when it cites none).
 
     Support is lexical (enough of the sentence's content words occur in the passages) or
-    semantic (cosine ≥ threshold, when `similarity` is given). Sentences with no content words
+    semantic (cosine ≥ threshold, when `similarity` is given). Words the sentence merely repeats
+    from the `question` prove nothing, so only the words it adds are checked (all of them when
+    it adds none): "the thresholds are 10, 20 and 30" is judged on 10, 20 and 30. Sentences with no content words
     (e.g. "Yes.") inherit support from being short; they are marked supported.
     """
     verdicts: list[SentenceVerdict] = []
@@ -112,6 +139,8 @@ def check_grounding(
         )
         targets = [passages[n - 1] for n in nums] if nums else list(passages)
         words = content_words(sentence)
+        novel = words - content_words(question)
+        words = novel or words
         if not words or not targets:
             verdicts.append(SentenceVerdict(sentence, nums, bool(targets) or not words, 1.0, None))
             continue

@@ -90,13 +90,15 @@ def _kb(settings: Any, on_event: Any = None) -> Any:
 
 
 def _run(fn: Any) -> Any:
+    from models.errors import ModelError
+
     try:
         return fn()
-    except CairnError as exc:
+    except (CairnError, ModelError) as exc:
         err.print(f"[bold red]error:[/] {escape(exc.message)}")
         if exc.hint:
             err.print(f"[dim]hint: {escape(exc.hint)}[/]")
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(getattr(exc, "exit_code", 3)) from None
 
 
 # ---------------------------------------------------------------------------- folders
@@ -391,9 +393,11 @@ def ask(
             return
         if streaming:
             print()
-            if not final.found and not final.cached:
-                # The streamed text was the model's own refusal or an unsupported answer.
-                console.print(f"[yellow]{escape(final.text)}[/]")
+            if not final.found and final.stats.get("refused_by") == "grounding":
+                console.print("[yellow]The passages do not support this answer.[/] "
+                              f"{escape(final.text)}")
+            elif not final.found and final.stats.get("refused_by") == "relevance_gate":
+                pass  # the refusal text itself was streamed as the only token
         else:
             console.print(escape(final.text))
         _print_sources(final)
@@ -490,6 +494,11 @@ def models_download(model_id: str) -> None:
         console.print(f"\nready: {escape(str(path))}")
 
     _run(go)
+
+
+from indexer.eval_cli import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from indexer.citations import (
     NOT_FOUND_TEXT,
@@ -92,3 +93,20 @@ def test_parse_citations_never_keeps_an_invalid_marker(text: str, count: int) ->
     reparsed = parse_citations(parsed.text, count)
     assert reparsed.dropped == ()
     assert set(reparsed.cited) <= set(parsed.cited)
+
+
+def test_attribution_adds_markers_to_unmarked_sentences() -> None:
+    from indexer.citations import attribute_citations
+
+    passages = ["Cats purr when they are content.", "The -O option removes assert statements."]
+    out = attribute_citations("The -O option removes assert statements. Cats purr.", passages)
+    assert out == "The -O option removes assert statements [2]. Cats purr [1]."
+    assert attribute_citations("Bananas are blue.", passages) == "Bananas are blue."
+
+
+def test_words_repeated_from_the_question_are_not_support() -> None:
+    passages = ["Objects are never explicitly destroyed; garbage collection reclaims them."]
+    question = "What are the default collection thresholds of the garbage collector?"
+    answer = "The default garbage collection thresholds are 700, 10 and 10 [1]."
+    (verdict,) = check_grounding(answer, passages, question=question)
+    assert not verdict.supported

@@ -1,0 +1,131 @@
+"""`cairn eval …`: measure retrieval and answer quality on the user's own documents.
+
+Kept apart from `cli.py` (size) but registered on the same typer app. Runs go through the same
+`KnowledgeBase` as everything else; `--compare` runs several configurations in one process, one
+after the other on the same index, so ratios are comparable on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import time
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from indexer.errors import UserInputError
+
+eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+GOLDEN_FILE = "golden_questions.jsonl"
+
+
+def _default_questions(settings: Any) -> Path:
+    return settings.home / GOLDEN_FILE
+
+
+@eval_app.command("run")
+def eval_run(
+    questions: Optional[Path] = typer.Argument(
+        None, help="JSONL question set (default: your golden questions in the Cairn home)."),
+    folder: Optional[Path] = typer.Option(
+        None, "--folder", help="Index this folder first (added to the watched folders)."),
+    retrieval_only: bool = typer.Option(
+        False, "--retrieval-only", help="Retrieval metrics only: no chat model, seconds."),
+    compare: Optional[str] = typer.Option(
+        None, "--compare",
+        help="Comma-separated configurations run side by side: retrieval modes "
+             "(hybrid,bm25,vector) or, with answers, chat model ids / .gguf paths."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="First N questions only."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md + report.json."),
+    k: int = typer.Option(10, "--top-k", min=1, max=50),
+) -> None:
+    """Run a question set and write a Markdown + JSON report (failures first)."""
+    from indexer.cli import _kb, _run, _settings
+    from indexer.evaluation.dataset import load_questions
+    from indexer.evaluation.report import render_comparison, render_markdown
+    from indexer.evaluation.runner import run_answers, run_retrieval
+
+    def go() -> None:
+        settings = _settings()
+        qpath = questions or _default_questions(settings)
+        if not qpath.exists():
+            raise UserInputError(f"No question set at {qpath}.",
+                                 hint="Pass a JSONL file or save questions: `cairn eval add`.")
+        qs = load_questions(qpath)[:limit] if limit else load_questions(qpath)
+        configs = [c.strip() for c in compare.split(",")] if compare else [None]
+        runs = []
+        if folder is not None or not retrieval_only:
+            with _kb(settings) as kb:  # index once, before any timed run
+                if folder is not None:
+                    kb.add_folder(folder)
+                kb.index()
+        for cfg in configs:
+            run_settings = settings
+            if cfg and not retrieval_only:
+                run_settings = _settings(chat_model=cfg)
+            with _kb(run_settings) as kb:
+                kb.index()
+                t0 = time.perf_counter()
+                if retrieval_only:
+                    mode = cfg or "hybrid"
+                    if mode not in ("hybrid", "bm25", "vector"):
+                        raise UserInputError(f"Unknown retrieval mode {mode!r}.")
+                    run = run_retrieval(kb, qs, mode=mode, k=k)  # type: ignore[arg-type]
+                else:
+                    run = run_answers(
+                        kb, qs, config=cfg or settings.chat_model,
+                        on_result=lambda r: err.print(f"{r.id}: {'ok' if r.passed else 'FAIL'}"),
+                    )
+                run.meta["seconds"] = round(time.perf_counter() - t0, 2)
+                runs.append(run)
+        target = out or settings.home / "evals" / time.strftime("%Y%m%d-%H%M%S")
+        target.mkdir(parents=True, exist_ok=True)
+        md = "\n\n".join(render_markdown(r) for r in runs)
+        if len(runs) > 1:
+            md = render_comparison(runs) + "\n\n" + md
+        (target / "report.md").write_text(md, encoding="utf-8")
+        (target / "report.json").write_text(
+            json.dumps([r.to_dict() for r in runs], indent=1, ensure_ascii=False), "utf-8")
+        for r in runs:
+            s = r.summary
+            console.print(f"[bold]{escape(r.config)}[/]: " + escape(json.dumps({
+                key: getattr(s, key) for key in (
+                    "hit_at_1", "hit_at_5", "mrr", "ndcg_at_10", "evidence_recall",
+                    "citation_accuracy", "correct_rate", "refusal_rate_unanswerable",
+                    "false_refusal_rate", "grounded_rate") if hasattr(s, key)
+            })))
+        console.print(f"report: {escape(str(target / 'report.md'))}")
+
+    _run(go)
+
+
+@eval_app.command("add")
+def eval_add(
+    question: str,
+    source: Optional[str] = typer.Option(
+        None, "--source", help="File name that should answer it (omit for 'not in my docs')."),
+    must: Optional[list[str]] = typer.Option(None, "--must", help="Words a right answer has."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Question set to append to."),
+) -> None:
+    """Save a golden question to rerun after re-indexing or a settings change."""
+    from indexer.cli import _run, _settings
+    from indexer.evaluation.dataset import EvalQuestion, load_questions, save_question
+
+    def go() -> None:
+        settings = _settings()
+        path = file or _default_questions(settings)
+        existing = load_questions(path) if path.exists() else []
+        qid = f"golden-{len(existing) + 1:03d}"
+        q = EvalQuestion(id=qid, question=question, answerable=source is not None,
+                         source_file=Path(source).name if source else None,
+                         must_contain=tuple(must or ()))
+        save_question(path, q)
+        console.print(f"saved {qid} to {escape(str(path))}")
+
+    _run(go)
