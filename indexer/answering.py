@@ -294,7 +294,7 @@ class Answerer:
         stats: dict[str, float | int | str | None],
     ) -> Answer:
         parsed = parse_citations(raw, len(passages))
-        if is_refusal(parsed.text) or not parsed.text.strip():
+        if is_refusal(parsed.text) or not content_words(parsed.text):  # e.g. a bare "[1]"
             stats["refused_by"] = "model"
             return self._not_found(question, query, passages, stats)
         texts = [p.text for p in passages]

@@ -108,6 +108,9 @@ class ChangeQueue:
         self._first_at: float | None = None
         self._last_at = 0.0
         self._closed = False
+        # Batches handed to the consumer; it counts the ones it finished, so "nothing pending
+        # and every batch taken is done" is an idle test with no window after `drain` returns.
+        self.batches_taken = 0
 
     # ------------------------------------------------------------------ public API
     def put(self, change: Change) -> None:
@@ -149,6 +152,7 @@ class ChangeQueue:
                     now = time.monotonic()
                     due = min(self._last_at + quiet_seconds, self._first_at + max_wait)
                     if now >= due:
+                        self.batches_taken += 1
                         return self._take()
                     self._cond.wait(due - now)
                     continue

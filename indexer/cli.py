@@ -458,12 +458,12 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     settings = _run(_settings)
     rows = model_status(settings.paths.models_dir)
     if as_json:
-        print(json.dumps([r if isinstance(r, dict) else r.__dict__ for r in rows], indent=1,
-                         default=str))
+        print(json.dumps([{**r.__dict__, "path": str(r.path) if r.path else None} for r in rows],
+                         indent=1))
         return
     for r in rows:
-        d = r if isinstance(r, dict) else r.__dict__
-        console.print(f"{d.get('id')}: {d.get('status')} {escape(str(d.get('detail', '')))}")
+        hint = f"  [dim]{escape(r.hint)}[/]" if r.hint else ""
+        console.print(f"[bold]{escape(r.model_id)}[/] ({r.role}): {r.status}{hint}")
 
 
 @models_app.command("install")

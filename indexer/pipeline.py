@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 HASH_BLOCK = 1 << 20
 PROGRESS_INTERVAL_S = 0.25
+MAINTAIN_INTERVAL_S = 2.0
 
 
 def hash_file(path: Path) -> tuple[str, int, int]:
@@ -138,7 +139,8 @@ class IndexingPipeline:
         self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
         self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
         self._stop = threading.Event()
-        self._busy = 0  # work items not finished (changes in flight + embed jobs)
+        self._busy = 0  # embed jobs not yet written back
+        self._batches_done = 0  # change batches fully applied (see ChangeQueue.batches_taken)
         self._cond = threading.Condition()
         self._paused = threading.Event()
         self.progress = _Progress()
@@ -187,15 +189,22 @@ class IndexingPipeline:
         """Pause between files (the GUI's pause button); queued changes are kept."""
         (self._paused.set if paused else self._paused.clear)()
 
+    def _idle_locked(self) -> bool:
+        return (
+            self._busy == 0
+            and self.changes.pending() == 0
+            and self.changes.batches_taken == self._batches_done
+        )
+
     def is_idle(self) -> bool:
         with self._cond:
-            return self._busy == 0 and self.changes.pending() == 0
+            return self._idle_locked()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until all queued work is done. True if idle, False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not (self._busy == 0 and self.changes.pending() == 0):
+            while not self._idle_locked():
                 if self.embedder_error:
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -207,6 +216,7 @@ class IndexingPipeline:
     # ------------------------------------------------------------------ writer thread
     def _writer_loop(self) -> None:
         idle_announced = True
+        last_maintain = 0.0
         while not self._stop.is_set():
             try:
                 self._apply_vectors()
@@ -216,16 +226,20 @@ class IndexingPipeline:
                 batch = self.changes.drain(quiet_seconds=0.2, max_wait=1.0, timeout=0.1)
                 if batch:
                     idle_announced = False
-                    with self._cond:
-                        self._busy += 1
                     try:
                         self._process_batch(batch)
                     finally:
                         with self._cond:
-                            self._busy -= 1
+                            self._batches_done += 1
                             self._cond.notify_all()
-                elif self.is_idle() and not idle_announced:
+                    continue
+                now = time.monotonic()
+                if now - last_maintain > MAINTAIN_INTERVAL_S:
+                    # Cheap when nothing is due (~1 ms); compacts after bursts of small writes
+                    # so search stays fast and old versions don't pile up under constant edits.
                     self.store.maintain()
+                    last_maintain = now
+                if self.is_idle() and not idle_announced:
                     self.progress.stage = "idle"
                     self.progress.current_path = None
                     self._emit_progress(force=True)
@@ -310,8 +324,21 @@ class IndexingPipeline:
             return
         path_filter = self._filter_for(root)
         if change.is_dir or path.is_dir():
+            # Reconcile the folder: index what is there, drop rows for what no longer is.
+            seen: set[str] = set()
             for file_path in path_filter.walk(path, root=root):
+                seen.add(str(file_path))
                 self._upsert_file(file_path, root, path_filter)
+            gone = [
+                f.path for f in self.store.list_files()
+                if is_within(f.path, change.path) and f.path not in seen
+                and (not os.path.lexists(f.path)
+                     or not path_filter.check_file(Path(f.path), root).ok)
+            ]
+            for stale in gone:
+                self._delete(Change("delete", stale))
+            if not path.exists():
+                self._delete(Change("delete", change.path, is_dir=True))
             return
         self._upsert_file(path, root, path_filter)
 

@@ -19,6 +19,7 @@ import importlib.metadata
 import importlib.resources
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -259,6 +260,33 @@ def check_gguf(path: Path) -> Path:
     return path.resolve()
 
 
+BUNDLED_MODELS_ENV = "CAIRN_BUNDLED_MODELS"
+
+
+def bundled_models_dirs() -> list[Path]:
+    """Read-only model folders shipped with the app: $CAIRN_BUNDLED_MODELS, and when frozen
+    `models/` next to the executable (macOS: Contents/Resources/models)."""
+    dirs: list[Path] = []
+    if env := os.environ.get(BUNDLED_MODELS_ENV):
+        dirs.append(Path(env))
+    if getattr(sys, "frozen", False):
+        exe_dir = Path(sys.executable).resolve().parent
+        dirs += [exe_dir / "models", exe_dir.parent / "Resources" / "models"]
+    return [d for d in dirs if d.is_dir()]
+
+
+def bundled_chat_model(spec: ModelSpec) -> Path | None:
+    """A shipped copy of `spec`: trusts the build's stamp; else hashes, never writes (read-only)."""
+    for folder in bundled_models_dirs():
+        path = folder / spec.file_name
+        if is_verified(path, spec):
+            return path
+        if path.is_file() and path.stat().st_size == spec.size_bytes:
+            if hash_file(path) == spec.sha256:
+                return path
+    return None
+
+
 def resolve_chat_model(
     model: str,
     models_dir: Path,
@@ -277,6 +305,8 @@ def resolve_chat_model(
     final = models_dir / spec.file_name
     if is_verified(final, spec, rehash_unstamped=True):
         return final
+    if (bundled := bundled_chat_model(spec)) is not None:
+        return bundled
     if not assemble:
         raise ModelUnavailableError(
             f"{spec.display_name} is not in {models_dir} yet.", hint=_missing_hint(spec)
@@ -393,6 +423,11 @@ def model_status(models_dir: Path, model_ids: Sequence[str] | None = None) -> li
         if spec.role == "chat":
             path = models_dir / spec.file_name
             ready = is_verified(path, spec)
+            if not ready:
+                shipped = next((d / spec.file_name for d in bundled_models_dirs()
+                                if is_verified(d / spec.file_name, spec)), None)
+                if shipped is not None:
+                    path, ready = shipped, True
         else:
             path = models_dir / spec.id
             ready = _embedder_dir_ready(path, spec, _asset_files(spec))
