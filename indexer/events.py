@@ -7,10 +7,11 @@ cross threads safely. Names are past tense: each says what already happened.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-import time
-from typing import Callable, Union
+from typing import Union
 
 
 class FileStage(StrEnum):

@@ -7,8 +7,8 @@ under it, so tests get a private home in tmp_path and uninstalling never touches
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -54,7 +54,7 @@ class AppPaths:
     def lock_file(self) -> Path:
         return self.home / "cairn.lock"
 
-    def ensure(self) -> "AppPaths":
+    def ensure(self) -> AppPaths:
         """Create the home and its folders (mode 0700: the index holds document text)."""
         for d in (self.home, self.index_dir, self.models_dir, self.traces_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)

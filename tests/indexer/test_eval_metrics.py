@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from indexer.evaluation.metrics import (
 )
 from indexer.evaluation.report import render_comparison, render_markdown
 from indexer.evaluation.results import EvalRun, QuestionResult, summarize
-
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "data" / "eval"  # copy of shared/eval
 

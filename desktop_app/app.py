@@ -1,0 +1,472 @@
+"""The GUI's composition root: Settings → ModelHub → KnowledgeBase, built on a worker.
+
+`Controller` owns everything that is not a widget: the two long-lived worker threads, the read
+pool, the event bridge and the `KnowledgeBase` once it is open. Widgets call its methods (which
+return at once) and listen to its signals (delivered on the GUI thread). It is also the one
+shutdown fan-out: `shutdown()` stops generation, drains reads, closes the knowledge base on the
+thread that opened it and joins both threads.
+
+The core is imported lazily, inside the ops that run on the index thread, so the window paints
+before lancedb, fastembed or llama.cpp are even imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from desktop_app.bridge import EventBridge, Op, ReadPool, SerialExecutor, Throttle
+from indexer.events import (
+    FileEmbedded,
+    FileFailed,
+    FileMoved,
+    FileParsed,
+    FileQueued,
+    FileRemoved,
+    FileSkipped,
+    IndexIdle,
+    ProgressUpdated,
+    ScanFinished,
+)
+
+if TYPE_CHECKING:
+    from indexer.answering import Turn
+    from indexer.config import Settings
+    from indexer.service import IndexStatus, KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+# Settings a running knowledge base reads on every use: changed in place, no reopen needed.
+LIVE_KEYS: frozenset[str] = frozenset(
+    {
+        "top_k",
+        "context_passages",
+        "min_relevance",
+        "max_answer_tokens",
+        "temperature",
+        "include_globs",
+        "exclude_globs",
+        "max_file_mb",
+        "follow_symlinks",
+    }
+)
+# Of those, the ones that change which files are indexed: a rescan applies them.
+RESCAN_KEYS: frozenset[str] = frozenset(
+    {"include_globs", "exclude_globs", "max_file_mb", "follow_symlinks"}
+)
+
+# Of the REINDEX_KEYS, the ones an index does not detect by itself (the embedder is recorded in
+# the store, so a new one triggers the core's own rebuild on open).
+CHUNK_KEYS: frozenset[str] = frozenset({"chunk_tokens", "chunk_overlap_tokens"})
+
+_FILE_EVENTS = (FileQueued, FileParsed, FileEmbedded, FileFailed, FileSkipped, FileRemoved, FileMoved)
+
+
+class Controller(QObject):
+    """Runs the knowledge base off the GUI thread and reports back with signals.
+
+    Signals:
+        settings_loaded(object): the `Settings` the session runs with (first stage of start-up).
+        kb_opened(object): the `KnowledgeBase` is open and indexing can start.
+        kb_failed(object): opening failed; the exception (a `CairnError` carries a hint).
+        kb_reloaded(object): settings were applied; the (possibly new) `KnowledgeBase`.
+        event_received(object): every core event, on the GUI thread, unthrottled.
+        progress_updated(object): the latest `ProgressUpdated`, at most 10 per second.
+        files_changed(): file stages changed; listeners re-read `files()` (≤ 1 per 1.5 s).
+        status_refreshed(object): a fresh `IndexStatus`.
+        folders_changed(object): the watched folders (list of Path) after an add or remove.
+        indexing_paused(bool): pause state after `set_paused`.
+        models_changed(): a model started or finished loading (re-check what is ready).
+        error_reported(str, object): (what failed, exception) for the notice bar.
+    """
+
+    settings_loaded = Signal(object)
+    kb_opened = Signal(object)
+    kb_failed = Signal(object)
+    kb_reloaded = Signal(object)
+    event_received = Signal(object)
+    progress_updated = Signal(object)
+    files_changed = Signal()
+    status_refreshed = Signal(object)
+    folders_changed = Signal(object)
+    indexing_paused = Signal(bool)
+    models_changed = Signal()
+    error_reported = Signal(str, object)
+
+    def __init__(
+        self,
+        home: Path | str | None = None,
+        overrides: dict[str, Any] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._home = Path(home).expanduser().resolve() if home else None
+        self._overrides = dict(overrides or {})
+        self.settings: Settings | None = None
+        self.kb: KnowledgeBase | None = None
+        self.paused = False
+        self.closing = False
+        self.freeze_gc = True
+        self.warming_up = False
+        self.last_progress: ProgressUpdated | None = None
+        self.last_status: IndexStatus | None = None
+        self._answer_cancel: threading.Event | None = None
+        self._deferred: list[Callable[[], None]] = []
+        self._owned_kb: KnowledgeBase | None = None  # touched on the index thread only
+        self._status_reading = False
+        self._status_again = False
+
+        self.bridge = EventBridge(self)
+        self.bridge.event_received.connect(
+            self._on_event_received, Qt.ConnectionType.QueuedConnection
+        )
+        self.index_executor = SerialExecutor("cairn-index", self)
+        self.answer_executor = SerialExecutor("cairn-answer", self)
+        self.answer_executor.busy_changed.connect(self._on_answer_busy_changed)
+        self.pool = ReadPool(2, self)
+        self._progress = Throttle(100, self._emit_progress, self)
+        # `files()` and `status()` read whole tables (status also sizes the index folder) and
+        # hold the GIL while they convert rows: measured, refreshing them on every burst of file
+        # events slowed indexing by a third and caused GUI stalls. So: at most every 1.5 s / 3 s
+        # while files change, and at once when the index goes idle.
+        self._files = Throttle(1500, lambda _v: self.files_changed.emit(), self, leading=True)
+        self._status = Throttle(3000, lambda _v: self.refresh_status(), self, leading=True)
+
+    # ------------------------------------------------------------------ start-up
+    def start(self) -> None:
+        """Stage 2 of start-up: load settings, build the hub and open the index on the worker."""
+        home, overrides, bridge = self._home, self._overrides, self.bridge
+
+        def open_core(report: Callable[[Any], None]) -> Any:
+            from indexer.config import load_settings
+
+            settings = load_settings(home, **overrides)
+            report(settings)
+            from indexer.service import KnowledgeBase, build_hub  # heavy: lancedb, models
+
+            kb = KnowledgeBase(settings, build_hub(settings), on_event=bridge)
+            self._owned_kb = kb  # index thread only: shutdown closes it even if never delivered
+            kb.open()
+            if kb.folders():
+                kb.scan()
+                kb.start_watching()
+            return kb
+
+        self.index_executor.submit(
+            Op("open", open_core, self._on_kb_opened, self._on_kb_failed, self._on_settings_loaded)
+        )
+
+    def _on_settings_loaded(self, settings: Settings) -> None:
+        self.settings = settings
+        self.settings_loaded.emit(settings)
+
+    def _on_kb_opened(self, kb: KnowledgeBase) -> None:
+        if self.closing:
+            return
+        if self.freeze_gc:
+            # The heavy imports are done: move their ~10^5 long-lived objects out of the cyclic
+            # collector's reach. Measured: full collections then took 60-90 ms with the GIL held
+            # (on whichever thread triggered them) and were the GUI's longest stalls. (No
+            # gc.collect() first: that alone is a 100 ms pause, for a few MB of garbage.)
+            gc.freeze()
+        self.kb = kb
+        self.kb_opened.emit(kb)
+        self.refresh_status()
+        self.files_changed.emit()
+
+    def _on_kb_failed(self, exc: BaseException) -> None:
+        log.error("could not open the knowledge base: %s", exc)
+        self.kb_failed.emit(exc)
+
+    # ------------------------------------------------------------------ events
+    @Slot(object)
+    def _on_event_received(self, event: object) -> None:
+        if self.closing:
+            return
+        self.event_received.emit(event)
+        if isinstance(event, ProgressUpdated):
+            self.last_progress = event
+            self._progress.push(event)
+        elif isinstance(event, _FILE_EVENTS):
+            self._files.push()
+            self._status.push()
+        elif isinstance(event, (IndexIdle, ScanFinished)):
+            self._progress.flush()
+            self._files.cancel()
+            self._status.cancel()
+            self.files_changed.emit()
+            self.refresh_status()
+
+    def _emit_progress(self, event: ProgressUpdated) -> None:
+        self.progress_updated.emit(event)
+
+    # ------------------------------------------------------------------ index operations
+    def _index_op(
+        self,
+        name: str,
+        fn: Callable[[KnowledgeBase], Any],
+        on_done: Callable[[Any], None] | None = None,
+    ) -> bool:
+        kb = self.kb
+        if kb is None or self.closing:
+            return False
+
+        def failed(exc: BaseException) -> None:
+            self.error_reported.emit(name, exc)
+
+        return self.index_executor.submit(Op(name, lambda report: fn(kb), on_done, failed))
+
+    def add_folder(self, path: Path | str) -> bool:
+        """Watch and index a folder (persisted). False if the core is not open yet."""
+
+        def run(kb: KnowledgeBase) -> list[Path]:
+            kb.add_folder(path)
+            kb.start_watching()
+            return kb.folders()
+
+        return self._index_op("Adding the folder", run, self._on_folders_changed)
+
+    def remove_folder(self, path: Path | str) -> bool:
+        """Stop watching a folder and drop its files from the index (documents untouched)."""
+
+        def run(kb: KnowledgeBase) -> list[Path]:
+            kb.remove_folder(path)
+            return kb.folders()
+
+        return self._index_op("Removing the folder", run, self._on_folders_changed)
+
+    def _on_folders_changed(self, folders: list[Path]) -> None:
+        self.folders_changed.emit(folders)
+        self.files_changed.emit()
+        self.refresh_status()
+
+    def set_paused(self, paused: bool) -> bool:
+        def run(kb: KnowledgeBase) -> bool:
+            kb.set_paused(paused)
+            return paused
+
+        def done(value: bool) -> None:
+            self.paused = value
+            self.indexing_paused.emit(value)
+
+        return self._index_op("Pausing indexing" if paused else "Resuming indexing", run, done)
+
+    def retry(self, path: str) -> bool:
+        """Queue one (failed) file again."""
+        return self._index_op("Retrying the file", lambda kb: kb.retry(path), lambda _r: None)
+
+    def rescan(self) -> bool:
+        return self._index_op("Scanning the folders", lambda kb: kb.scan())
+
+    # ------------------------------------------------------------------ reads (pool)
+    def read(
+        self,
+        fn: Callable[[KnowledgeBase], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
+        """Run a short read against the open knowledge base on the pool."""
+        kb = self.kb
+        if kb is None or self.closing:
+            return False
+        return self.pool.run(lambda: fn(kb), on_done, on_error)
+
+    def search(
+        self,
+        query: str,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
+        return self.read(lambda kb: kb.search(query), on_done, on_error)
+
+    def files(self, on_done: Callable[[Any], None]) -> bool:
+        return self.read(lambda kb: kb.files(), on_done)
+
+    def refresh_status(self) -> bool:
+        """Read `status()` on the pool. Calls while one read runs coalesce into one more read."""
+        if self._status_reading:
+            self._status_again = True
+            return True
+
+        def settle() -> None:
+            self._status_reading = False
+            if self._status_again:
+                self._status_again = False
+                self.refresh_status()
+
+        def done(status: IndexStatus) -> None:
+            self.last_status = status
+            self.status_refreshed.emit(status)
+            settle()
+
+        def failed(exc: BaseException) -> None:
+            log.warning("status: %s", exc)
+            settle()
+
+        started = self.read(lambda kb: kb.status(), done, failed)
+        self._status_reading = started
+        return started
+
+    # ------------------------------------------------------------------ answers
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        on_item: Callable[[Any], None],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> threading.Event | None:
+        """Stream an answer on the generation thread. Returns the cancel Event (None if closed).
+
+        Every `AnswerStage`/`AnswerToken` and the final `Answer` reach `on_item`; `on_done`
+        gets the final `Answer`.
+        """
+        kb = self.kb
+        if kb is None or self.closing:
+            return None
+        cancel = threading.Event()
+        history = tuple(history)
+
+        def run(report: Callable[[Any], None]) -> Any:
+            final = None
+            for item in kb.stream(question, history, cancel=cancel):
+                report(item)
+                final = item
+            return final
+
+        self._answer_cancel = cancel
+        self.answer_executor.submit(Op("answer", run, on_done, on_error, on_item))
+        return cancel
+
+    def warm_up(self) -> bool:
+        """Prepare and load the chat model on the generation thread, before the first question.
+
+        Assembling the default model from its packages and loading it takes seconds; doing it
+        now (while the person reads the welcome page or indexing runs) keeps the first answer
+        quick. A question asked meanwhile simply queues behind it on the same thread.
+        """
+        kb = self.kb
+        if kb is None or self.closing or self.warming_up:
+            return False
+
+        def finished(_result: Any) -> None:
+            self.warming_up = False
+            self.models_changed.emit()
+            self.refresh_status()
+
+        def failed(exc: BaseException) -> None:
+            finished(None)
+            self.error_reported.emit("Preparing the chat model", exc)
+
+        self.warming_up = True
+        self.answer_executor.submit(Op("warm up", lambda report: kb.hub.generator(), finished,
+                                       failed))
+        self.models_changed.emit()
+        return True
+
+    def stop_answer(self) -> None:
+        """Ask the running generation to stop between tokens."""
+        if self._answer_cancel is not None:
+            self._answer_cancel.set()
+
+    @property
+    def answering(self) -> bool:
+        return self.answer_executor.busy
+
+    @Slot(bool)
+    def _on_answer_busy_changed(self, busy: bool) -> None:
+        if busy:
+            return
+        self._answer_cancel = None
+        deferred, self._deferred = self._deferred, []
+        for fn in deferred:
+            fn()
+        if not self.closing:
+            self.refresh_status()  # the chat model may have loaded
+
+    # ------------------------------------------------------------------ settings
+    def apply_settings(self, changes: dict[str, Any]) -> bool:
+        """Persist changed settings and apply them; reopens the core when a model or chunking
+        setting changed (a chunking/embedder change rebuilds the index in the background)."""
+        if not changes or self.kb is None or self.closing:
+            return False
+        if self.answering:  # never swap the knowledge base under a running answer
+            self.stop_answer()
+            self._deferred.append(lambda: self.apply_settings(changes))
+            return True
+        kb, bridge, pool = self.kb, self.bridge, self.pool
+        live = set(changes) <= LIVE_KEYS
+        if not live:
+            self.kb = None  # no new reads against the old instance
+
+        def run(report: Callable[[Any], None]) -> Any:
+            from indexer.config import save_settings
+
+            new = kb.settings.model_copy(deep=True)
+            for key, value in changes.items():
+                setattr(new, key, value)  # validated (validate_assignment)
+            save_settings(new, keys=set(changes))
+            if live:
+                for key, value in changes.items():
+                    setattr(kb.settings, key, value)
+                if set(changes) & RESCAN_KEYS:
+                    kb.scan()
+                return kb
+            from indexer.service import KnowledgeBase, build_hub
+
+            pool.wait_idle()
+            kb.close()
+            fresh = KnowledgeBase(new, build_hub(new), on_event=bridge)
+            self._owned_kb = fresh
+            fresh.open()
+            if fresh.folders():
+                fresh.scan()
+                if set(changes) & CHUNK_KEYS:
+                    # Unchanged files are skipped by content hash: re-queue every file so it is
+                    # split again (chunks whose text did not change keep their vectors).
+                    for record in fresh.files():
+                        fresh.retry(record.path)
+                fresh.start_watching()
+            return fresh
+
+        def done(new_kb: KnowledgeBase) -> None:
+            self.kb = new_kb
+            self.settings = new_kb.settings
+            self.kb_reloaded.emit(new_kb)
+            self.refresh_status()
+            self.files_changed.emit()
+
+        def failed(exc: BaseException) -> None:
+            if not live:
+                self.kb = None
+            self.error_reported.emit("Applying the settings", exc)
+
+        return self.index_executor.submit(Op("apply settings", run, done, failed))
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self, timeout_ms: int = 60_000) -> None:
+        """Stop generation, drain reads, close the knowledge base, join both threads."""
+        if self.closing:
+            return
+        self.closing = True
+        self.bridge.close()
+        for throttle in (self._progress, self._files, self._status):
+            throttle.cancel()
+        self.stop_answer()
+        self.answer_executor.shutdown(timeout_ms=timeout_ms)
+        self.pool.shutdown(timeout_ms=timeout_ms)
+
+        def close_core(report: Callable[[Any], None]) -> None:
+            # Runs after any queued index op, so it also closes an instance opened meanwhile.
+            kb, self._owned_kb = self._owned_kb, None
+            if kb is not None:
+                kb.close()
+
+        self.index_executor.shutdown(Op("close", close_core), timeout_ms=timeout_ms)
+        self.kb = None

@@ -1,0 +1,467 @@
+"""Folders: add (dialog or drag-and-drop), remove, pause/resume, progress and per-file status.
+
+Per-folder figures (files done/total, failed) come from `KnowledgeBase.files()` read on the pool,
+refreshed at most twice a second while files change; the stage, current file and ETA come from
+the throttled `ProgressUpdated` events and are shown on the folder being worked on. Failed files
+show their reason and can be retried; any file can be shown in its folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.sources_view import open_externally, show_in_folder
+from indexer.events import ProgressUpdated
+
+if TYPE_CHECKING:
+    from desktop_app.app import Controller
+
+DONE_STAGES = {"embedded", "failed", "skipped"}
+STAGE_LABELS = {
+    "queued": "Queued",
+    "parsed": "Searchable (embedding…)",
+    "embedded": "Indexed",
+    "failed": "Failed",
+    "skipped": "Skipped",
+}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def in_folder(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds <= 0:
+        return ""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def is_working(progress: ProgressUpdated | None) -> bool:
+    """True while the pipeline reports work (files to process or chunks to embed)."""
+    return progress is not None and progress.stage != "idle" and (
+        progress.files_done < progress.files_total or progress.chunks_pending > 0
+    )
+
+
+def dropped_folders(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    """Local folders among the URLs of a drag (files are ignored)."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and
+            Path(u.toLocalFile()).is_dir()]
+
+
+class FileTableModel(QAbstractTableModel):
+    """Files of the index (`FileRecord`s) as File / Status / Chunks / Reason rows."""
+
+    HEADERS = ("File", "Status", "Chunks", "Reason")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.records: list[Any] = []
+
+    def set_records(self, records: list[Any]) -> None:
+        self.beginResetModel()
+        self.records = sorted(records, key=lambda r: (str(r.stage) != "failed", r.path))
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.records)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self.records[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                folder = getattr(r, "folder", "")
+                return os.path.relpath(r.path, folder) if folder else os.path.basename(r.path)
+            if col == 1:
+                return STAGE_LABELS.get(str(r.stage), str(r.stage))
+            if col == 2:
+                n = getattr(r, "chunk_count", None)
+                return "" if n is None else str(n)
+            return getattr(r, "reason", "") or ""
+        if role == Qt.ItemDataRole.ToolTipRole:
+            reason = getattr(r, "reason", "") or ""
+            return r.path + (f"\n{reason}" if reason else "")
+        return None
+
+    def record(self, row: int) -> Any:
+        return self.records[row] if 0 <= row < len(self.records) else None
+
+
+class FoldersPanel(QWidget):
+    """Watched folders with progress, and the files of the selected folder with their status.
+
+    Signals:
+        stats_updated(object): per-folder stats {folder: {"total", "done", "failed", …}}.
+    """
+
+    stats_updated = Signal(object)
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self.setAcceptDrops(True)
+        self.folders: list[str] = []
+        self.records: list[Any] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self._progress: ProgressUpdated | None = None
+        self._bars: dict[str, QProgressBar] = {}
+        self._loading = False
+        self._reload_again = False
+        self._stale = True
+
+        self.add_button = QPushButton("Add folder…", self)
+        self.remove_button = QPushButton("Remove", self)
+        self.pause_button = QPushButton("Pause indexing", self)
+        self.pause_button.setCheckable(True)
+        self.add_button.clicked.connect(self.choose_folder)
+        self.remove_button.clicked.connect(lambda: self.remove_selected())
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("indexSummary")
+        self.summary.setWordWrap(True)
+
+        self.tree = QTreeWidget(self)
+        self.tree.setObjectName("folderTree")
+        self.tree.setHeaderLabels(["Folder", "Progress", "State"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setToolTip("Drop folders here to index them")
+        self.tree.currentItemChanged.connect(lambda *_: self._apply_filter())
+
+        self.filter = QComboBox(self)
+        self.filter.addItems(["All files", "Failed or skipped", "Not finished"])
+        self.filter.currentIndexChanged.connect(lambda _i: self._apply_filter())
+        self.model = FileTableModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("fileTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        h = self.table.horizontalHeader()
+        # Fixed widths: ResizeToContents would measure every row on each refresh.
+        h.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        h.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        h.setStretchLastSection(False)
+        fm = self.fontMetrics()
+        self.table.setColumnWidth(1, fm.horizontalAdvance("Searchable (embedding…)") + 16)
+        self.table.setColumnWidth(2, fm.horizontalAdvance("Chunks") + 16)
+        self.table.setColumnWidth(3, fm.horizontalAdvance("x" * 18))
+        self.table.verticalHeader().setDefaultSectionSize(fm.height() + 6)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.doubleClicked.connect(lambda _i: self._on_open_clicked())
+        self.retry_button = QPushButton("Retry", self)
+        self.show_button = QPushButton("Show in folder", self)
+        self.open_button = QPushButton("Open", self)
+        self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.show_button.clicked.connect(self._on_show_clicked)
+        self.open_button.clicked.connect(self._on_open_clicked)
+
+        top = QHBoxLayout()
+        for w in (self.add_button, self.remove_button, self.pause_button):
+            top.addWidget(w)
+        top.addStretch(1)
+        folders_box = QWidget(self)
+        fl = QVBoxLayout(folders_box)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.addLayout(top)
+        fl.addWidget(self.summary)
+        fl.addWidget(self.tree, 1)
+        file_bar = QHBoxLayout()
+        file_bar.addWidget(QLabel("Files:", self))
+        file_bar.addWidget(self.filter)
+        file_bar.addStretch(1)
+        for w in (self.retry_button, self.show_button, self.open_button):
+            file_bar.addWidget(w)
+        files_box = QWidget(self)
+        fb = QVBoxLayout(files_box)
+        fb.setContentsMargins(0, 0, 0, 0)
+        fb.addLayout(file_bar)
+        fb.addWidget(self.table, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(folders_box)
+        splitter.addWidget(files_box)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+
+        controller.files_changed.connect(self.reload)
+        controller.progress_updated.connect(self._on_progress_updated)
+        controller.folders_changed.connect(self._on_folders_changed)
+        controller.indexing_paused.connect(self._on_indexing_paused)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ folders
+    @Slot()
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to index")
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str | Path) -> bool:
+        return self._controller.add_folder(folder)
+
+    def selected_folder(self) -> str | None:
+        item = self.tree.currentItem()
+        return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def remove_selected(self, confirm: bool = True) -> bool:
+        folder = self.selected_folder()
+        if folder is None:
+            return False
+        if confirm:
+            answer = QMessageBox.question(
+                self,
+                "Remove folder",
+                f"Stop indexing {folder}?\n\nIts documents stay where they are; only Cairn's "
+                "index of them is removed.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        return self._controller.remove_folder(folder)
+
+    @Slot(bool)
+    def _on_pause_toggled(self, paused: bool) -> None:
+        self._controller.set_paused(paused)
+
+    @Slot(bool)
+    def _on_indexing_paused(self, paused: bool) -> None:
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(paused)
+        self.pause_button.blockSignals(False)
+        self.pause_button.setText("Resume indexing" if paused else "Pause indexing")
+        self._render_summary()
+
+    @Slot(object)
+    def _on_folders_changed(self, folders: list[Path]) -> None:
+        self.set_folders([str(f) for f in folders])
+
+    def set_folders(self, folders: list[str]) -> None:
+        current = self.selected_folder()
+        self.folders = list(folders)
+        self.tree.clear()
+        self._bars.clear()
+        for folder in self.folders:
+            parent, name = os.path.split(folder.rstrip(os.sep))
+            item = QTreeWidgetItem([f"{name}  —  {parent}", "", ""])
+            item.setData(0, Qt.ItemDataRole.UserRole, folder)
+            item.setToolTip(0, folder)
+            self.tree.addTopLevelItem(item)
+            bar = QProgressBar(self.tree)
+            bar.setTextVisible(True)
+            bar.setMinimumWidth(self.fontMetrics().horizontalAdvance("x" * 16))
+            self.tree.setItemWidget(item, 1, bar)
+            self._bars[folder] = bar
+            if folder == current:
+                self.tree.setCurrentItem(item)
+        self._update_rows()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ data
+    @Slot()
+    def reload(self) -> None:
+        """Re-read the file list on the pool (one read at a time; bursts coalesce).
+
+        Only while the panel is visible: a hidden panel just remembers to reload when shown.
+        """
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        if self._loading:
+            self._reload_again = True
+            return
+        if self._controller.files(self._on_files_loaded):
+            self._loading = True
+
+    def _on_files_loaded(self, records: list[Any]) -> None:
+        self._loading = False
+        self.records = list(records)
+        kb = self._controller.kb
+        if kb is not None:
+            folders = [str(f) for f in kb.folders()]
+            if folders != self.folders:
+                self.set_folders(folders)
+        self.stats = {f: self._folder_stats(f) for f in self.folders}
+        self._update_rows()
+        self._apply_filter()
+        self.stats_updated.emit(self.stats)
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+
+    def _folder_stats(self, folder: str) -> dict[str, int]:
+        counts = {"total": 0, "done": 0, "failed": 0, "skipped": 0, "embedded": 0,
+                  "parsed": 0, "queued": 0}
+        for r in self.records:
+            if in_folder(r.path, folder):
+                stage = str(r.stage)
+                counts["total"] += 1
+                counts[stage] = counts.get(stage, 0) + 1
+                if stage in DONE_STAGES:
+                    counts["done"] += 1
+        return counts
+
+    @Slot(object)
+    def _on_progress_updated(self, event: ProgressUpdated) -> None:
+        self._progress = event
+        self._update_rows()
+
+    def _update_rows(self) -> None:
+        p = self._progress
+        working = is_working(p)
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            folder = item.data(0, Qt.ItemDataRole.UserRole)
+            s = self.stats.get(folder, {})
+            total, done = s.get("total", 0), s.get("done", 0)
+            bar = self._bars.get(folder)
+            if bar is not None:
+                bar.setMaximum(max(1, total))
+                bar.setValue(done if total else 0)
+                bar.setFormat(f"{done}/{total} files" if total else "scanning…")
+            here = working and p is not None and p.current_path and in_folder(p.current_path, folder)
+            if self._controller.paused and total != done:
+                state = "Paused"
+            elif here and p is not None:
+                state = " · ".join(x for x in (p.stage.capitalize(), format_eta(p.eta_seconds)) if x)
+                item.setToolTip(2, p.current_path or "")
+            elif total and total == done:
+                state = "Up to date" + (f" · {s.get('failed', 0)} failed" if s.get("failed") else "")
+            elif total:
+                state = "Embedding" if s.get("parsed") and not s.get("queued") else "Queued"
+            else:
+                state = "Scanning…"
+            item.setText(2, state)
+        self._render_summary()
+
+    def _render_summary(self) -> None:
+        p = self._progress
+        total = sum(s.get("total", 0) for s in self.stats.values())
+        done = sum(s.get("done", 0) for s in self.stats.values())
+        failed = sum(s.get("failed", 0) for s in self.stats.values())
+        if not self.folders:
+            text = "No folders yet. Add one, or drop a folder here."
+        elif self._controller.paused:
+            text = "Indexing paused."
+        elif done < total or is_working(p):
+            text = f"Indexing: {done} of {total} files done"
+            if p is not None and p.stage != "idle":
+                name = os.path.basename(p.current_path or "")
+                text += f" · {p.stage} {name}".rstrip()
+                if p.eta_seconds:
+                    text += f" · {format_eta(p.eta_seconds)}"
+        else:
+            text = f"{total} files indexed" + (f" · {failed} failed" if failed else "")
+        self.summary.setText(text)
+
+    def _apply_filter(self) -> None:
+        folder = self.selected_folder()
+        mode = self.filter.currentIndex()
+        rows = [r for r in self.records if folder is None or in_folder(r.path, folder)]
+        if mode == 1:
+            rows = [r for r in rows if str(r.stage) in ("failed", "skipped")]
+        elif mode == 2:
+            rows = [r for r in rows if str(r.stage) not in DONE_STAGES]
+        self.model.set_records(rows)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ files
+    def selected_record(self) -> Any:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.record(rows[0].row()) if rows else None
+
+    def select_file(self, path: str) -> bool:
+        for row, r in enumerate(self.model.records):
+            if r.path == path:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _update_buttons(self) -> None:
+        record = self.selected_record()
+        self.remove_button.setEnabled(self.selected_folder() is not None)
+        self.retry_button.setEnabled(record is not None and str(record.stage) in ("failed", "skipped"))
+        self.show_button.setEnabled(record is not None)
+        self.open_button.setEnabled(record is not None)
+
+    @Slot()
+    def _on_retry_clicked(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            self._controller.retry(record.path)
+
+    @Slot()
+    def _on_show_clicked(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            show_in_folder(record.path)
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        record = self.selected_record()
+        if record is not None:
+            open_externally(record.path)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_folders(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for folder in dropped_folders(event):
+            self.add_folder(folder)
+        event.acceptProposedAction()

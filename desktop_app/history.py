@@ -1,0 +1,253 @@
+"""Conversation history, kept across restarts in `<home>/conversations.json` (Qt-free).
+
+A conversation is a titled list of turns; each turn keeps the question, the final answer text,
+whether it was found in the documents and the sources it showed (citations, or the closest
+passages when it was not found), so a restored conversation can still open its sources. The file
+is rewritten atomically (temp file + rename), so a crash never leaves it half written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.answering import Answer, Turn
+from indexer.records import Anchor
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "conversations.json"
+FORMAT_VERSION = 1
+HISTORY_TURNS = 4  # turns passed to follow-up questions
+
+
+@dataclass
+class Source:
+    """One numbered source shown with an answer: a citation or one of the closest passages."""
+
+    number: int
+    anchor: Anchor
+    text: str
+    snippet: str
+
+    @property
+    def label(self) -> str:
+        return self.anchor.label()
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.anchor
+        return {
+            "number": self.number,
+            "text": self.text,
+            "snippet": self.snippet,
+            "anchor": {
+                "path": a.path,
+                "page": a.page,
+                "heading_path": list(a.heading_path),
+                "line_start": a.line_start,
+                "line_end": a.line_end,
+                "char_start": a.char_start,
+                "char_end": a.char_end,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Source:
+        a = data.get("anchor", {})
+        anchor = Anchor(
+            path=str(a.get("path", "")),
+            page=a.get("page"),
+            heading_path=tuple(a.get("heading_path") or ()),
+            line_start=a.get("line_start"),
+            line_end=a.get("line_end"),
+            char_start=int(a.get("char_start") or 0),
+            char_end=int(a.get("char_end") or 0),
+        )
+        return cls(int(data.get("number", 0)), anchor, str(data.get("text", "")),
+                   str(data.get("snippet", "")))
+
+
+@dataclass
+class TurnRecord:
+    """One question and its final answer as shown to the user."""
+
+    question: str
+    answer: str = ""
+    found: bool = True
+    sources: list[Source] = field(default_factory=list)
+    error: str = ""
+    cancelled: bool = False
+    asked_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_answer(cls, answer: Answer, cancelled: bool = False) -> TurnRecord:
+        """Keep what the GUI shows: citations when found, else the closest passages."""
+        if answer.found:
+            sources = [Source(c.number, c.anchor, c.text, c.snippet) for c in answer.citations]
+        else:
+            sources = [
+                Source(i, hit.anchor, hit.text, hit.snippet)
+                for i, hit in enumerate(answer.passages, 1)
+            ]
+        return cls(answer.question, answer.text, answer.found, sources, cancelled=cancelled)
+
+    def source(self, number: int) -> Source | None:
+        return next((s for s in self.sources if s.number == number), None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = [s.to_json() for s in self.sources]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TurnRecord:
+        return cls(
+            question=str(data.get("question", "")),
+            answer=str(data.get("answer", "")),
+            found=bool(data.get("found", True)),
+            sources=[Source.from_json(s) for s in data.get("sources", [])],
+            error=str(data.get("error", "")),
+            cancelled=bool(data.get("cancelled", False)),
+            asked_at=float(data.get("asked_at", 0.0)),
+        )
+
+
+@dataclass
+class Conversation:
+    """A titled list of turns. The title defaults to the first question."""
+
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    title: str = ""
+    turns: list[TurnRecord] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    @property
+    def display_title(self) -> str:
+        if self.title:
+            return self.title
+        if self.turns:
+            q = " ".join(self.turns[0].question.split())
+            return q if len(q) <= 60 else q[:57] + "…"
+        return "New conversation"
+
+    def history(self, limit: int = HISTORY_TURNS) -> list[Turn]:
+        """Previous answered turns, for follow-up questions (`KnowledgeBase.stream(history=…)`)."""
+        done = [t for t in self.turns if t.answer and not t.error]
+        return [Turn(t.question, t.answer) for t in done[-limit:]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "created": self.created,
+            "updated": self.updated,
+            "turns": [t.to_json() for t in self.turns],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conversation:
+        return cls(
+            id=str(data.get("id") or uuid.uuid4().hex),
+            title=str(data.get("title", "")),
+            turns=[TurnRecord.from_json(t) for t in data.get("turns", [])],
+            created=float(data.get("created", 0.0)),
+            updated=float(data.get("updated", 0.0)),
+        )
+
+
+class ConversationStore:
+    """All conversations of one home, newest first, persisted on every change."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conversations: list[Conversation] = []
+        self.load_error: str | None = None
+
+    @classmethod
+    def for_home(cls, home: Path) -> ConversationStore:
+        store = cls(Path(home) / FILE_NAME)
+        store.load()
+        return store
+
+    def load(self) -> None:
+        """Read the file; a damaged file is kept aside (`.bad`) rather than lost or fatal."""
+        self.conversations = []
+        if not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            items = data.get("conversations", []) if isinstance(data, dict) else []
+            self.conversations = [Conversation.from_json(c) for c in items]
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            self.load_error = f"Could not read {self.path.name}: {exc}"
+            log.warning("%s", self.load_error)
+            try:
+                os.replace(self.path, self.path.with_suffix(".json.bad"))
+            except OSError:
+                pass
+        self.conversations.sort(key=lambda c: c.updated, reverse=True)
+
+    def save(self) -> None:
+        """Write all conversations atomically (user-only permissions: they quote documents)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "version": FORMAT_VERSION,
+            "conversations": [c.to_json() for c in self.conversations if c.turns or c.title],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".conversations-", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, ensure_ascii=False, indent=1)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    # ---------------------------------------------------------------- edits
+    def get(self, conversation_id: str) -> Conversation | None:
+        return next((c for c in self.conversations if c.id == conversation_id), None)
+
+    def new(self) -> Conversation:
+        conv = Conversation()
+        self.conversations.insert(0, conv)
+        return conv
+
+    def add_turn(self, conversation: Conversation, turn: TurnRecord) -> None:
+        conversation.turns.append(turn)
+        self.touch(conversation)
+
+    def touch(self, conversation: Conversation) -> None:
+        conversation.updated = time.time()
+        if conversation in self.conversations:
+            self.conversations.remove(conversation)
+        self.conversations.insert(0, conversation)
+        self.save()
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        conv = self.get(conversation_id)
+        if conv is not None:
+            conv.title = " ".join(title.split())
+            self.save()
+
+    def delete(self, conversation_id: str) -> None:
+        self.conversations = [c for c in self.conversations if c.id != conversation_id]
+        self.save()
+
+    def __iter__(self) -> Iterator[Conversation]:
+        return iter(self.conversations)
+
+    def __len__(self) -> int:
+        return len(self.conversations)

@@ -1,0 +1,410 @@
+"""Cairn's main window: conversations | Ask · Search · Folders | Sources, menus and shortcuts.
+
+The window paints before the core exists: it shows "Loading models…" and enables each part when
+the `Controller` reports the stage it needs (settings → welcome page, open index → asking,
+searching and folders). It owns no core logic; closing it runs the controller's shutdown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.about import about_html
+from desktop_app.app import Controller
+from desktop_app.ask_panel import AskPanel, describe_error
+from desktop_app.conversations_panel import ConversationsPanel
+from desktop_app.folders_panel import FoldersPanel, dropped_folders
+from desktop_app.history import Conversation, ConversationStore, Source
+from desktop_app.search_panel import SearchPanel
+from desktop_app.sources_view import SourcesView
+from desktop_app.status_bar import CairnStatusBar
+from desktop_app.welcome import SAMPLE_FOLDER_NAME, WelcomePage, copy_samples, describe_models
+
+if TYPE_CHECKING:  # imported when first opened: pydantic costs ~0.3 s of start-up
+    from desktop_app.settings_dialog import SettingsDialog
+
+
+class NoticeBar(QWidget):
+    """A dismissable one-line message above the panels (errors with what to do)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setObjectName("noticeText")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self, text="✕", autoRaise=True, toolTip="Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setAutoFillBackground(True)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """The application window.
+
+    Signals:
+        closed(): the window closed and the controller has shut down.
+    """
+
+    closed = Signal()
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Cairn")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.store: ConversationStore | None = None
+        self._settings_dialog: SettingsDialog | None = None
+        self._shut_down = False
+
+        self.loading = QLabel("Starting Cairn — loading models…", self)
+        self.loading.setObjectName("loadingPage")
+        self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome = WelcomePage(self)
+        self.welcome.folder_chosen.connect(self.add_folder)
+        self.welcome.samples_requested.connect(self.use_sample_documents)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.loading)
+        self.pages.addWidget(self.welcome)
+        self.notice = NoticeBar(self)
+        central = QWidget(self)
+        v = QVBoxLayout(central)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        v.addWidget(self.notice)
+        v.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.status = CairnStatusBar(controller, self)
+        self.setStatusBar(self.status)
+        self.ask_panel: AskPanel | None = None
+        self.search_panel: SearchPanel | None = None
+        self.folders_panel: FoldersPanel | None = None
+        self.sources: SourcesView | None = None
+        self.conversations: ConversationsPanel | None = None
+        self.tabs: QTabWidget | None = None
+        self.workspace: QSplitter | None = None
+        self._build_menus()
+
+        controller.settings_loaded.connect(self._on_settings_loaded)
+        controller.kb_opened.connect(self._on_kb_opened)
+        controller.kb_failed.connect(self._on_kb_failed)
+        controller.kb_reloaded.connect(self._on_kb_reloaded)
+        controller.error_reported.connect(self._on_error_reported)
+        controller.folders_changed.connect(self._on_folders_changed)
+        controller.models_changed.connect(self.refresh_models)
+        self._initial_size()
+
+    # ------------------------------------------------------------------ building
+    def _initial_size(self) -> None:
+        """About 90 % of the screen, capped at a size that reads well (font-relative: DPI-safe)."""
+        font_h = self.fontMetrics().height()
+        width, height = font_h * 100, font_h * 62
+        screen = self.screen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            width = min(width, int(avail.width() * 0.92))
+            height = min(height, int(avail.height() * 0.92))
+        self.resize(width, height)
+        self.setMinimumSize(min(width, font_h * 48), min(height, font_h * 30))
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.add_folder_action = self._action(file_menu, "&Add Folder…", self.choose_folder,
+                                              QKeySequence.StandardKey.Open)
+        self.new_action = self._action(file_menu, "&New Conversation", self.new_conversation,
+                                       QKeySequence.StandardKey.New)
+        file_menu.addSeparator()
+        self.settings_action = self._action(file_menu, "&Settings…", self.open_settings,
+                                            QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.addSeparator()
+        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        edit_menu = bar.addMenu("&Edit")
+        self.copy_action = self._action(edit_menu, "&Copy Answer", self._copy_answer,
+                                        QKeySequence("Ctrl+Shift+C"))
+        self.search_action = self._action(edit_menu, "&Search Documents", self.focus_search,
+                                          QKeySequence("Ctrl+K"))
+        self.stop_action = self._action(edit_menu, "S&top Generating", self.stop_generation,
+                                        QKeySequence(Qt.Key.Key_Escape))
+        self.stop_action.setEnabled(False)
+        view_menu = bar.addMenu("&View")
+        for i, name in enumerate(("&Ask", "Searc&h", "&Folders")):
+            self._action(view_menu, name, lambda i=i: self.show_tab(i), QKeySequence(f"Ctrl+{i + 1}"))
+        help_menu = bar.addMenu("&Help")
+        about = self._action(help_menu, "&About Cairn", self.show_about)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about_qt = self._action(help_menu, "About &Qt", lambda: QMessageBox.aboutQt(self))
+        about_qt.setMenuRole(QAction.MenuRole.AboutQtRole)
+        for action in (self.add_folder_action, self.new_action, self.copy_action,
+                       self.search_action):
+            action.setEnabled(False)
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_workspace(self, settings: Any) -> None:
+        if self.workspace is not None:
+            return
+        c = self.controller
+        self.store = ConversationStore.for_home(settings.paths.home)
+        self.conversations = ConversationsPanel(self.store, self)
+        self.ask_panel = AskPanel(c, self.store, self)
+        self.search_panel = SearchPanel(c, self)
+        self.folders_panel = FoldersPanel(c, self)
+        self.sources = SourcesView(c, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.addTab(self.ask_panel, "Ask")
+        self.tabs.addTab(self.search_panel, "Search")
+        self.tabs.addTab(self.folders_panel, "Folders")
+        self.workspace = QSplitter(Qt.Orientation.Horizontal, self)
+        self.workspace.setObjectName("workspace")
+        self.workspace.addWidget(self.conversations)
+        self.workspace.addWidget(self.tabs)
+        self.workspace.addWidget(self.sources)
+        self.workspace.setChildrenCollapsible(False)
+        self.workspace.setStretchFactor(0, 0)
+        self.workspace.setStretchFactor(1, 3)
+        self.workspace.setStretchFactor(2, 2)
+        em = self.fontMetrics().horizontalAdvance("x")
+        self.workspace.setSizes([em * 26, em * 70, em * 56])
+        self.pages.addWidget(self.workspace)
+
+        self.conversations.conversation_selected.connect(self._on_conversation_selected)
+        self.conversations.new_requested.connect(self.new_conversation)
+        self.ask_panel.sources_shown.connect(self._on_sources_shown)
+        self.ask_panel.citation_activated.connect(self._on_citation_activated)
+        self.ask_panel.conversation_changed.connect(self._on_conversation_changed)
+        self.ask_panel.answer_started.connect(lambda: self.stop_action.setEnabled(True))
+        self.ask_panel.answer_finished.connect(lambda _t: self.stop_action.setEnabled(False))
+        self.search_panel.results_shown.connect(
+            lambda results: self.sources and self.sources.show_sources(results, "Search results")
+        )
+        self.search_panel.hit_activated.connect(self._on_citation_activated)
+        self.folders_panel.stats_updated.connect(self.status.set_folder_stats)
+        for action in (self.new_action, self.copy_action, self.search_action):
+            action.setEnabled(True)
+        if self.store.conversations:
+            self.ask_panel.set_conversation(self.store.conversations[0])
+        self.conversations.refresh(self.ask_panel.conversation)
+
+    # ------------------------------------------------------------------ controller stages
+    @Slot(object)
+    def _on_settings_loaded(self, settings: Any) -> None:
+        self._build_workspace(settings)
+        if settings.folders:
+            self.pages.setCurrentWidget(self.workspace)
+        else:
+            self.pages.setCurrentWidget(self.welcome)
+        self.refresh_models()
+
+    @Slot()
+    def refresh_models(self) -> None:
+        """Re-check which models are ready (on the pool) for the welcome page and settings."""
+        settings = self.controller.settings
+        if settings is None:
+            return
+        preparing = self.controller.warming_up
+
+        def checked(lines: list[Any]) -> None:
+            self.welcome.set_models(lines)
+            if self._settings_dialog is not None:
+                self._settings_dialog.set_model_lines(lines)
+
+        self.controller.pool.run(lambda: describe_models(settings, preparing), checked,
+                                 lambda exc: self.welcome.set_models([]))
+
+    @Slot(object)
+    def _on_kb_opened(self, kb: Any) -> None:
+        self.controller.warm_up()
+        self.refresh_models()
+        self.welcome.set_ready(True)
+        self.add_folder_action.setEnabled(True)
+        assert self.ask_panel is not None and self.folders_panel is not None
+        self.ask_panel.set_ready(True)
+        self.folders_panel.set_folders([str(f) for f in kb.folders()])
+
+    @Slot(object)
+    def _on_kb_reloaded(self, kb: Any) -> None:
+        self._on_kb_opened(kb)
+        self.notice.show_message("Settings applied.")
+
+    @Slot(object)
+    def _on_kb_failed(self, exc: BaseException) -> None:
+        text = f"Cairn could not open its index: {describe_error(exc)}"
+        self.loading.setText(text)
+        self.welcome.set_ready(False, text)
+        if self.ask_panel is not None:
+            self.ask_panel.set_ready(False, text)
+        self.notice.show_message(text)
+
+    @Slot(str, object)
+    def _on_error_reported(self, what: str, exc: BaseException) -> None:
+        self.notice.show_message(f"{what} failed: {describe_error(exc)}")
+
+    @Slot(object)
+    def _on_folders_changed(self, folders: list[Path]) -> None:
+        if folders and self.pages.currentWidget() is self.welcome and self.workspace is not None:
+            self.pages.setCurrentWidget(self.workspace)
+            self.show_tab(2)
+
+    # ------------------------------------------------------------------ actions
+    def add_folder(self, folder: Path | str) -> bool:
+        return self.controller.add_folder(folder)
+
+    def choose_folder(self) -> None:
+        if self.folders_panel is not None:
+            self.folders_panel.choose_folder()
+
+    def use_sample_documents(self) -> bool:
+        """Copy the bundled samples into the home and index them."""
+        settings = self.controller.settings
+        if settings is None:
+            return False
+        dest = settings.paths.home / SAMPLE_FOLDER_NAME
+        self.welcome.set_ready(False, "Copying the sample documents…")
+
+        def failed(exc: BaseException) -> None:
+            self.welcome.set_ready(True, f"Could not copy the samples: {exc}")
+
+        return self.controller.pool.run(lambda: copy_samples(dest), self.add_folder, failed)
+
+    def new_conversation(self) -> None:
+        if self.ask_panel is None:
+            return
+        self.show_tab(0)
+        self.ask_panel.new_conversation()
+
+    def focus_search(self) -> None:
+        if self.search_panel is None:
+            return
+        self.show_tab(1)
+        self.search_panel.focus_search()
+
+    def show_tab(self, index: int) -> None:
+        if self.tabs is not None and self.workspace is not None:
+            self.pages.setCurrentWidget(self.workspace)
+            self.tabs.setCurrentIndex(index)
+            if index == 0 and self.ask_panel is not None:
+                self.ask_panel.question.setFocus()
+
+    def stop_generation(self) -> None:
+        if self.ask_panel is not None:
+            self.ask_panel.stop()
+
+    def _copy_answer(self) -> None:
+        if self.ask_panel is not None:
+            self.ask_panel.copy_last_answer()
+
+    def open_settings(self) -> SettingsDialog | None:
+        """Open the settings dialog (window-modal, non-blocking); OK applies the changes."""
+        settings = self.controller.settings
+        if settings is None:
+            return None
+        if self._settings_dialog is not None:
+            self._settings_dialog.raise_()
+            return self._settings_dialog
+        from desktop_app.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(settings, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._settings_dialog = dialog
+
+        def finished(result: int) -> None:
+            self._settings_dialog = None
+            if result == QDialog.DialogCode.Accepted:
+                changes = dialog.changes()
+                if changes and not self.controller.apply_settings(changes):
+                    self.notice.show_message("Settings can be changed once the index is open.")
+
+        dialog.finished.connect(finished)
+        dialog.open()
+        self.refresh_models()
+        return dialog
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Cairn", about_html())
+
+    # ------------------------------------------------------------------ panel wiring
+    @Slot(object, str)
+    def _on_sources_shown(self, sources: list[Source], title: str) -> None:
+        if self.sources is not None:
+            self.sources.show_sources(sources, title)
+
+    @Slot(object, int)
+    def _on_citation_activated(self, sources: list[Source], number: int) -> None:
+        if self.sources is not None:
+            if self.sources.sources is not sources:
+                self.sources.show_sources(sources, self.sources.title.text())
+            self.sources.select(number)
+
+    @Slot(object)
+    def _on_conversation_selected(self, conversation: Conversation) -> None:
+        if self.ask_panel is not None and conversation is not self.ask_panel.conversation:
+            self.show_tab(0)
+            self.ask_panel.set_conversation(conversation)
+
+    @Slot(object)
+    def _on_conversation_changed(self, conversation: Conversation) -> None:
+        if self.conversations is not None:
+            self.conversations.refresh(conversation)
+        if self.stop_action is not None and self.ask_panel is not None:
+            self.stop_action.setEnabled(self.ask_panel.generating)
+
+    # ------------------------------------------------------------------ Qt events
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.controller.kb is not None and dropped_folders(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for folder in dropped_folders(event):
+            self.add_folder(folder)
+        event.acceptProposedAction()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop generation, close the knowledge base and join the worker threads (idempotent)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self._settings_dialog is not None:
+            self._settings_dialog.close()
+        self.hide()
+        self.controller.shutdown()
+        self.closed.emit()

@@ -1,0 +1,290 @@
+"""Settings: model, threads and GPU layers, chunking and retrieval, ignore rules, file size limit,
+and a privacy page that shows Cairn is offline.
+
+The dialog only edits a copy: `changes()` returns the fields that differ from the settings it was
+opened with, and the window hands them to `Controller.apply_settings`, which validates, saves
+(`save_settings`) and applies them — in place for answer and filter knobs, by reloading the models
+and index for the rest. Changing a `REINDEX_KEYS` setting shows a warning first: the documents
+are re-read in the background. Ranges and help texts come from the `Settings` fields themselves.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from indexer.config import REINDEX_KEYS, Settings
+
+if TYPE_CHECKING:
+    from models.offline import GuardStatus
+
+RELOAD_KEYS = frozenset({"chat_model", "n_threads", "n_gpu_layers", "n_ctx"})
+
+
+def _bounds(name: str) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for meta in Settings.model_fields[name].metadata:
+        lo = getattr(meta, "ge", getattr(meta, "gt", lo))
+        hi = getattr(meta, "le", getattr(meta, "lt", hi))
+    return lo, hi
+
+
+def _help(name: str) -> str:
+    return Settings.model_fields[name].description or ""
+
+
+def privacy_html(status: GuardStatus, home: Path) -> str:
+    state = "on" if status.installed else "OFF"
+    rows = [
+        (
+            f"<p><b>Cairn works offline.</b> The network guard is <b>{state}</b>: every attempt "
+            "by Cairn or a library it uses to reach another computer is blocked and recorded. "
+            "Only a model download you start yourself may use the network.</p>"
+        ),
+        (
+            f"<p>Blocked since start: <b>{status.blocked}</b> · allowed (user downloads): "
+            f"<b>{status.allowed}</b></p>"
+        ),
+        (
+            "<p>Your index, settings and conversations are stored only in<br/>"
+            f"<code>{html.escape(str(home))}</code></p>"
+        ),
+    ]
+    if status.attempts:
+        items = "".join(
+            f"<li>{a.when:%H:%M:%S} {html.escape(a.kind)} {html.escape(a.host)}"
+            f"{':' + str(a.port) if a.port else ''} — "
+            f"{'allowed: ' + html.escape(a.reason or '') if a.allowed else 'blocked'}"
+            f" <small>({html.escape(a.stack_summary)})</small></li>"
+            for a in status.attempts[-10:]
+        )
+        rows.append(f"<p>Recent attempts:</p><ul>{items}</ul>")
+    else:
+        rows.append("<p>No network access has been attempted.</p>")
+    return "".join(rows)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; `changes()` is what the user changed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        guard: GuardStatus | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Cairn Settings")
+        self.setObjectName("settingsDialog")
+        self._original = settings
+        self._fields: dict[str, Any] = {}
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._models_tab(settings), "Models")
+        self.tabs.addTab(self._indexing_tab(settings), "Indexing")
+        self.tabs.addTab(self._answers_tab(settings), "Answers")
+        self.privacy = QLabel(self)
+        self.privacy.setObjectName("privacyPanel")
+        self.privacy.setWordWrap(True)
+        self.privacy.setTextFormat(Qt.TextFormat.RichText)
+        self.privacy.setAlignment(Qt.AlignmentFlag.AlignTop)
+        if guard is None:
+            from models.offline import guard_status
+
+            guard = guard_status()
+        self.privacy.setText(privacy_html(guard, settings.home))
+        self.tabs.addTab(self.privacy, "Privacy")
+
+        self.warning = QLabel(self)
+        self.warning.setObjectName("reindexWarning")
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(False)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        em = self.fontMetrics().horizontalAdvance("x")
+        self.resize(em * 90, self.fontMetrics().lineSpacing() * 30)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.warning)
+        layout.addWidget(buttons)
+        self._on_value_changed()
+
+    # ------------------------------------------------------------------ tabs
+    def _spin(self, name: str, value: float, decimals: int = 0, step: float = 1) -> Any:
+        lo, hi = _bounds(name)
+        if decimals:
+            box: Any = QDoubleSpinBox(self)
+            box.setDecimals(decimals)
+            box.setSingleStep(step)
+            box.setRange(float(lo if lo is not None else 0), float(hi if hi is not None else 1e6))
+            if name == "max_file_mb":  # gt=0: the smallest step above zero
+                box.setMinimum(0.1)
+        else:
+            box = QSpinBox(self)
+            box.setRange(int(lo if lo is not None else 0), int(hi if hi is not None else 1_000_000))
+        box.setValue(value)
+        box.setToolTip(_help(name))
+        box.valueChanged.connect(self._on_value_changed)
+        self._fields[name] = box
+        return box
+
+    def _models_tab(self, s: Settings) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        from models.catalog import specs_for
+
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("chatModelCombo")
+        for spec in specs_for("chat"):
+            self.model_combo.addItem(f"{spec.display_name} — {spec.license}", spec.id)
+        if self.model_combo.findData(s.chat_model) < 0:
+            self.model_combo.addItem(Path(s.chat_model).name, s.chat_model)
+        self.model_combo.setCurrentIndex(self.model_combo.findData(s.chat_model))
+        self.model_combo.setToolTip(_help("chat_model"))
+        self.model_combo.currentIndexChanged.connect(self._on_value_changed)
+        self._fields["chat_model"] = self.model_combo
+        pick = QPushButton("Use a .gguf file…", self)
+        pick.clicked.connect(self._on_pick_gguf)
+        row = QHBoxLayout()
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(pick)
+        form.addRow("Chat model:", row)
+        form.addRow("CPU threads (0 = auto):", self._spin("n_threads", s.n_threads))
+        form.addRow("GPU layers (-1 = all):", self._spin("n_gpu_layers", s.n_gpu_layers))
+        form.addRow("Context window (tokens):", self._spin("n_ctx", s.n_ctx))
+        if s.generator_backend == "fake" or s.embedder_backend == "fake":
+            form.addRow(QLabel("<i>This session uses the deterministic test models.</i>", self))
+        note = QLabel("Model changes apply when you press OK: the models reload in the "
+                      "background, no restart needed.", self)
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.models_status = QLabel("Checking the models…", self)
+        self.models_status.setObjectName("settingsModelStatus")
+        self.models_status.setWordWrap(True)
+        self.models_status.setTextFormat(Qt.TextFormat.RichText)
+        form.addRow(self.models_status)
+        return page
+
+    def set_model_lines(self, lines: list[Any]) -> None:
+        """Show whether each model is ready (computed on the pool by the window)."""
+        from desktop_app.welcome import models_html
+
+        self.models_status.setText(models_html(lines, self.palette()))
+
+    def _indexing_tab(self, s: Settings) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        form.addRow("Chunk size (tokens):", self._spin("chunk_tokens", s.chunk_tokens))
+        form.addRow("Chunk overlap (tokens):", self._spin("chunk_overlap_tokens",
+                                                          s.chunk_overlap_tokens))
+        form.addRow("Skip files larger than (MB):", self._spin("max_file_mb", s.max_file_mb, 1, 1))
+        self.exclude_edit = QPlainTextEdit("\n".join(s.exclude_globs), self)
+        self.exclude_edit.setObjectName("excludeEdit")
+        self.exclude_edit.setToolTip(_help("exclude_globs") + " One pattern per line.")
+        self.exclude_edit.textChanged.connect(self._on_value_changed)
+        self.exclude_edit.setMinimumHeight(self.fontMetrics().lineSpacing() * 8)
+        self._fields["exclude_globs"] = self.exclude_edit
+        form.addRow("Ignore (one pattern per line):", self.exclude_edit)
+        self.include_edit = QPlainTextEdit("\n".join(s.include_globs), self)
+        self.include_edit.setToolTip(_help("include_globs") + " One pattern per line.")
+        self.include_edit.setPlaceholderText("Empty: every supported file")
+        self.include_edit.setMaximumHeight(self.fontMetrics().lineSpacing() * 3 + 12)
+        self.include_edit.textChanged.connect(self._on_value_changed)
+        self._fields["include_globs"] = self.include_edit
+        form.addRow("Only index (optional):", self.include_edit)
+        self.symlinks = QCheckBox("Follow symbolic links out of watched folders", self)
+        self.symlinks.setChecked(s.follow_symlinks)
+        self.symlinks.toggled.connect(self._on_value_changed)
+        self._fields["follow_symlinks"] = self.symlinks
+        form.addRow(self.symlinks)
+        return page
+
+    def _answers_tab(self, s: Settings) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        form.addRow("Search results considered:", self._spin("top_k", s.top_k))
+        form.addRow("Passages given to the model:", self._spin("context_passages",
+                                                               s.context_passages))
+        form.addRow("Minimum relevance:", self._spin("min_relevance", s.min_relevance, 2, 0.05))
+        form.addRow("Longest answer (tokens):", self._spin("max_answer_tokens",
+                                                           s.max_answer_tokens))
+        form.addRow("Temperature:", self._spin("temperature", s.temperature, 2, 0.1))
+        return page
+
+    # ------------------------------------------------------------------ values
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, w in self._fields.items():
+            if isinstance(w, QPlainTextEdit):
+                out[name] = [ln.strip() for ln in w.toPlainText().splitlines() if ln.strip()]
+            elif isinstance(w, QComboBox):
+                out[name] = w.currentData()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            else:
+                out[name] = w.value()
+        return out
+
+    def changes(self) -> dict[str, Any]:
+        """Fields whose value differs from the settings the dialog was opened with."""
+        out = {}
+        for name, value in self.values().items():
+            old = getattr(self._original, name)
+            if isinstance(old, float):
+                if abs(float(value) - old) > 1e-9:
+                    out[name] = value
+            elif value != old:
+                out[name] = value
+        return out
+
+    @Slot()
+    def _on_value_changed(self, *_args: Any) -> None:
+        changed = set(self.changes())
+        notes = []
+        if changed & REINDEX_KEYS:
+            notes.append("⚠ Changing how documents are split or embedded rebuilds the index: "
+                         "Cairn re-reads every document in the background after you press OK. "
+                         "Answers may be incomplete until it finishes.")
+        if changed & RELOAD_KEYS:
+            notes.append("The chat model reloads with the new settings (no restart needed).")
+        self.warning.setText("\n".join(notes))
+        self.warning.setVisible(bool(notes))
+
+    @property
+    def reindex_warned(self) -> bool:
+        return not self.warning.isHidden() and "rebuilds the index" in self.warning.text()
+
+    @Slot()
+    def _on_pick_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a chat model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if path:
+            self.set_chat_model_file(path)
+
+    def set_chat_model_file(self, path: str) -> None:
+        if self.model_combo.findData(path) < 0:
+            self.model_combo.addItem(Path(path).name, path)
+        self.model_combo.setCurrentIndex(self.model_combo.findData(path))

@@ -1,0 +1,266 @@
+"""The Sources pane: the numbered sources of an answer (or a search hit) and the cited place.
+
+Each source shows its file and place (`Anchor.label()`) and the passage with the supporting words
+highlighted. Selecting one opens it in-app at that place — PDFs at the cited page, text, Markdown
+and code at the cited lines — and offers "Open in default app" and "Show in folder". Only files
+that are in the index are opened: the check and all file reads run on the read pool.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.history import Source
+from desktop_app.rendering import highlight_snippet
+from desktop_app.theme import colors_for
+from desktop_app.viewers import (
+    PassageViewer,
+    PdfViewer,
+    TextViewer,
+    pdf_phrase,
+    read_bytes,
+    read_text_file,
+)
+
+if TYPE_CHECKING:
+    from desktop_app.app import Controller
+
+# Formats whose line numbers refer to markup, not what a person reads: show the passage instead.
+_NO_TEXT_VIEW = {".html", ".htm", ".xhtml", ".docx", ".pptx", ".xlsx", ".epub", ".odt", ".rtf"}
+
+
+def view_kind(source: Source) -> str:
+    """'pdf', 'text' (a line span in a text file) or 'passage'."""
+    ext = Path(source.anchor.path).suffix.lower()
+    if ext == ".pdf":
+        return "pdf"
+    if source.anchor.line_start and ext not in _NO_TEXT_VIEW:
+        return "text"
+    return "passage"
+
+
+def _indexed(kb: Any, path: str) -> bool:
+    return any(f.path == path for f in kb.files())
+
+
+def open_externally(path: str) -> bool:
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+def show_in_folder(path: str) -> bool:
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+class SourcesView(QWidget):
+    """Numbered sources above, the selected one opened at its place below.
+
+    Signals:
+        source_opened(object, str): (Source, how) once shown: "text", "pdf", "passage" or
+            "missing" (the file is not in the index any more).
+    """
+
+    source_opened = Signal(object, str)
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self.sources: list[Source] = []
+        self.current: Source | None = None
+        self._request = 0
+
+        self.title = QLabel("Sources", self)
+        self.title.setObjectName("sourcesTitle")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.list = QTextBrowser(self)
+        self.list.setObjectName("sourcesList")
+        self.list.setOpenLinks(False)
+        self.list.anchorClicked.connect(self._on_anchor_clicked)
+        self.list.setPlaceholderText("Sources of an answer or a search result appear here.")
+
+        self.place = QLabel(self)
+        self.place.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.place.setWordWrap(True)
+        self.open_button = QPushButton("Open in default app", self)
+        self.folder_button = QPushButton("Show in folder", self)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.folder_button.clicked.connect(self._on_folder_clicked)
+        for b in (self.open_button, self.folder_button):
+            b.setEnabled(False)
+
+        self.placeholder = QLabel("Select a source to see it at its place.", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.text_viewer = TextViewer(self)
+        self.pdf_viewer = PdfViewer(self)
+        self.passage_viewer = PassageViewer(self)
+        self.stack = QStackedWidget(self)
+        for w in (self.placeholder, self.text_viewer, self.pdf_viewer, self.passage_viewer):
+            self.stack.addWidget(w)
+
+        viewer = QWidget(self)
+        v = QVBoxLayout(viewer)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.addWidget(self.place)
+        v.addWidget(self.stack, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.list)
+        self.splitter.addWidget(viewer)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.open_button)
+        head.addWidget(self.folder_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(head)
+        layout.addWidget(self.splitter, 1)
+
+    # ------------------------------------------------------------------ list
+    def show_sources(self, sources: list[Source], title: str = "Sources") -> None:
+        """Replace the list (selection is cleared; the viewer keeps what it shows)."""
+        self.sources = list(sources)
+        self.title.setText(title)
+        self._render_list()
+
+    def _render_list(self) -> None:
+        colors = colors_for(self.palette())
+        highlight = self.palette().color(self.palette().ColorRole.Highlight)
+        sel_bg = f"rgba({highlight.red()},{highlight.green()},{highlight.blue()},0.18)"
+        blocks = []
+        for s in self.sources:
+            selected = self.current is not None and s is self.current
+            style = f"background-color:{sel_bg};" if selected else ""
+            snippet = highlight_snippet(s.snippet or s.text[:300], colors)
+            blocks.append(
+                f"<table width='100%' cellpadding='4' style='{style}'><tr><td>"
+                f"<a href='src:{s.number}' style='text-decoration:none;'>"
+                f"<b>[{s.number}]</b> {html.escape(s.label)}</a><br/>"
+                f"<span>{snippet}</span></td></tr></table>"
+            )
+        self.list.setHtml("".join(blocks))
+
+    def clear(self) -> None:
+        self.sources = []
+        self.current = None
+        self.list.clear()
+        self.title.setText("Sources")
+
+    def select(self, number: int) -> bool:
+        """Select source `number` and open it at its place. False if there is no such source."""
+        source = next((s for s in self.sources if s.number == number), None)
+        if source is None:
+            return False
+        self.open_source(source)
+        return True
+
+    @Slot(QUrl)
+    def _on_anchor_clicked(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("src:"):
+            self.select(int(text[4:]))
+
+    # ------------------------------------------------------------------ viewer
+    def open_source(self, source: Source) -> None:
+        """Show `source` at its place (after checking the file is in the index)."""
+        self.current = source
+        self._render_list()
+        self._request += 1
+        request = self._request
+        self.place.setText(f"<b>[{source.number}]</b> {html.escape(source.label)}")
+        self.place.setToolTip(source.anchor.path)
+        for b in (self.open_button, self.folder_button):
+            b.setEnabled(False)
+        path = source.anchor.path
+
+        def checked(indexed: bool) -> None:
+            if request != self._request:
+                return
+            if not indexed:
+                self._show_passage(source, "This file is not in the index any more.", "missing")
+                return
+            for b in (self.open_button, self.folder_button):
+                b.setEnabled(True)
+            self._load(source, request)
+
+        def failed(exc: BaseException) -> None:
+            if request == self._request:
+                self._show_passage(source, f"Cannot check the file: {exc}", "missing")
+
+        if not self._controller.read(lambda kb: _indexed(kb, path), checked, failed):
+            self._show_passage(source, "The index is not open yet.", "missing")
+
+    def _load(self, source: Source, request: int) -> None:
+        kind = view_kind(source)
+        path = source.anchor.path
+        if kind == "passage":
+            self._show_passage(source, "", "passage")
+            return
+
+        def loaded(data: Any) -> None:
+            if request != self._request:
+                return
+            if kind == "pdf":
+                self.stack.setCurrentWidget(self.pdf_viewer)
+                self.pdf_viewer.load(
+                    path, data, source.anchor.page, pdf_phrase(source.text, source.snippet)
+                )
+            else:
+                self.stack.setCurrentWidget(self.text_viewer)
+                self.text_viewer.show_text(
+                    path, data, source.anchor.line_start, source.anchor.line_end
+                )
+            self.source_opened.emit(source, kind)
+
+        def failed(exc: BaseException) -> None:
+            if request == self._request:
+                self._show_passage(source, f"Cannot read the file: {exc}", "passage")
+
+        reader = read_bytes if kind == "pdf" else read_text_file
+        self._controller.pool.run(lambda: reader(path), loaded, failed)
+
+    def _show_passage(self, source: Source, note: str, how: str) -> None:
+        heading = " › ".join(source.anchor.heading_path)
+        self.passage_viewer.show_passage(heading, source.text, source.snippet, note)
+        self.stack.setCurrentWidget(self.passage_viewer)
+        self.source_opened.emit(source, how)
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        if self.current is not None:
+            open_externally(self.current.anchor.path)
+
+    @Slot()
+    def _on_folder_clicked(self) -> None:
+        if self.current is not None:
+            show_in_folder(self.current.anchor.path)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # light/dark switch: re-render rich text
+            self.refresh_theme()
+        super().changeEvent(event)
+
+    def refresh_theme(self) -> None:
+        self._render_list()
+        if self.stack.currentWidget() is self.passage_viewer and self.current is not None:
+            self._show_passage(self.current, "", "passage")
+

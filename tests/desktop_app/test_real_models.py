@@ -1,0 +1,43 @@
+"""The one GUI test with the real models: index the samples, ask, check and open a citation.
+
+Runs the real app stack offscreen (MiniLM embedder + Qwen2.5-Coder 0.5B through llama.cpp, n_ctx
+2048). Slow: about 1–2 minutes on a 2-core machine, most of it assembling and loading the model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.desktop_app.conftest import ask_and_wait, wait_indexed
+
+REAL = {
+    "embedder_backend": "fastembed",
+    "generator_backend": "llama_cpp",
+    "chat_model": "qwen2.5-coder-0.5b-instruct-q4_k_m",
+    "n_ctx": 2048,
+}
+
+
+@pytest.mark.real_models
+@pytest.mark.timeout(900)
+def test_real_models_answer_with_a_citation(qtbot, window_factory, sample_docs: Path):
+    window = window_factory(overrides=REAL)
+    window.add_folder(sample_docs)
+    wait_indexed(qtbot, window, 4, timeout=300_000)
+    turn = ask_and_wait(qtbot, window, "What water temperature should I use to brew green tea?",
+                        timeout=600_000)
+    assert not turn.error, turn.error
+    assert turn.found, turn.answer
+    assert any(os.path.basename(s.anchor.path) == "brewing-green-tea.html" for s in turn.sources)
+    tea = next(s for s in turn.sources if s.anchor.path.endswith("brewing-green-tea.html"))
+    opened = []
+    window.sources.source_opened.connect(lambda s, how: opened.append(how))
+    window.ask_panel.activate_citation(0, tea.number)
+    qtbot.waitUntil(lambda: bool(opened))
+    assert opened == ["passage"]
+    assert "°C" in window.sources.passage_viewer.toPlainText()
+    models = window.controller.last_status.models if window.controller.last_status else {}
+    assert models, "the status bar knows the model state"

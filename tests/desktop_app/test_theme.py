@@ -1,0 +1,42 @@
+"""The window follows the system colour scheme; rich text re-renders with matching colours."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop_app.rendering import Colors, answer_html, highlight_snippet
+from desktop_app.theme import Theme, colors_for, is_dark
+
+
+def test_follows_dark_scheme_and_back(qtbot, window_factory):
+    app = QApplication.instance()
+    hints = app.styleHints()
+    style, palette = app.style().name(), app.palette()
+    theme = Theme(app)
+    window = window_factory()
+    changes = []
+    theme.changed.connect(changes.append)
+    try:
+        # The offscreen platform cannot switch its scheme (setColorScheme is a no-op there), so
+        # deliver the change the way the platform would: through the hints' signal.
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert is_dark(app.palette()) and changes == [True]
+        assert colors_for(app.palette()).chip_bg != Colors().chip_bg
+        qtbot.waitUntil(lambda: is_dark(window.ask_panel.transcript.palette()))
+        qtbot.waitUntil(lambda: colors_for(app.palette()).muted in window.ask_panel.transcript.toHtml())
+        hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+        assert not is_dark(app.palette()) and changes == [True, False]
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
+        theme.deleteLater()
+
+
+def test_answer_chips_and_snippet_highlights_are_escaped():
+    html = answer_html("Use **70 °C** [1] <script>x</script> [9]", 2, [1], Colors())
+    assert 'href="cite:2:1"' in html and "[9]" in html  # only valid markers become chips
+    assert "<script>" not in html and "<strong>70 °C</strong>" in html
+    snippet = highlight_snippet("a «match» & <b>", Colors())
+    assert "&amp;" in snippet and "&lt;b&gt;" in snippet and "<span" in snippet
+    assert highlight_snippet("unbalanced «x", Colors()) == "unbalanced x"
