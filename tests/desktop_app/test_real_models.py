@@ -1,4 +1,4 @@
-"""The one GUI test with the real models: index the samples, ask, check and open a citation.
+"""The one GUI test with the real models: index the samples, ask, open the cited PDF page.
 
 Runs the real app stack offscreen (MiniLM embedder + Qwen2.5-Coder 0.5B through llama.cpp, n_ctx
 2048). Slow: about 1–2 minutes on a 2-core machine, most of it assembling and loading the model.
@@ -27,17 +27,21 @@ def test_real_models_answer_with_a_citation(qtbot, window_factory, sample_docs: 
     window = window_factory(overrides=REAL)
     window.add_folder(sample_docs)
     wait_indexed(qtbot, window, 4, timeout=300_000)
-    turn = ask_and_wait(qtbot, window, "What water temperature should I use to brew green tea?",
+    # The 0.5B model answers this one reliably (it refuses some others, e.g. about tea).
+    turn = ask_and_wait(qtbot, window, "How long does it take for the eye to adapt to darkness?",
                         timeout=600_000)
     assert not turn.error, turn.error
     assert turn.found, turn.answer
-    assert any(os.path.basename(s.anchor.path) == "brewing-green-tea.html" for s in turn.sources)
-    tea = next(s for s in turn.sources if s.anchor.path.endswith("brewing-green-tea.html"))
+    assert "20" in turn.answer and "30" in turn.answer
+    pdf = next(s for s in turn.sources
+               if os.path.basename(s.anchor.path) == "observing-the-night-sky.pdf")
+    assert pdf.anchor.page == 1
     opened = []
     window.sources.source_opened.connect(lambda s, how: opened.append(how))
-    window.ask_panel.activate_citation(0, tea.number)
+    window.ask_panel.activate_citation(0, pdf.number)
     qtbot.waitUntil(lambda: bool(opened))
-    assert opened == ["passage"]
-    assert "°C" in window.sources.passage_viewer.toPlainText()
+    assert opened == ["pdf"]
+    viewer = window.sources.pdf_viewer
+    qtbot.waitUntil(lambda: viewer.document.pageCount() == 3 and viewer.current_page() == 1)
     models = window.controller.last_status.models if window.controller.last_status else {}
     assert models, "the status bar knows the model state"
