@@ -19,8 +19,8 @@ from typing import Literal
 
 from indexer.citations import (
     NOT_FOUND_TEXT,
-    attribute_citations,
     SentenceVerdict,
+    attribute_citations,
     check_grounding,
     content_words,
     is_refusal,

@@ -496,7 +496,7 @@ def models_download(model_id: str) -> None:
     _run(go)
 
 
-from indexer.eval_cli import eval_app  # noqa: E402
+from indexer.eval_cli import eval_app
 
 app.add_typer(eval_app, name="eval")
 

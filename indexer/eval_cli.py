@@ -8,9 +8,9 @@ after the other on the same index, so ratios are comparable on a noisy machine.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import time
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -31,18 +31,18 @@ def _default_questions(settings: Any) -> Path:
 
 @eval_app.command("run")
 def eval_run(
-    questions: Optional[Path] = typer.Argument(
+    questions: Path | None = typer.Argument(
         None, help="JSONL question set (default: your golden questions in the Cairn home)."),
-    folder: Optional[Path] = typer.Option(
+    folder: Path | None = typer.Option(
         None, "--folder", help="Index this folder first (added to the watched folders)."),
     retrieval_only: bool = typer.Option(
         False, "--retrieval-only", help="Retrieval metrics only: no chat model, seconds."),
-    compare: Optional[str] = typer.Option(
+    compare: str | None = typer.Option(
         None, "--compare",
         help="Comma-separated configurations run side by side: retrieval modes "
              "(hybrid,bm25,vector) or, with answers, chat model ids / .gguf paths."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="First N questions only."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md + report.json."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="First N questions only."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for report.md + report.json."),
     k: int = typer.Option(10, "--top-k", min=1, max=50),
 ) -> None:
     """Run a question set and write a Markdown + JSON report (failures first)."""
@@ -108,10 +108,10 @@ def eval_run(
 @eval_app.command("add")
 def eval_add(
     question: str,
-    source: Optional[str] = typer.Option(
+    source: str | None = typer.Option(
         None, "--source", help="File name that should answer it (omit for 'not in my docs')."),
-    must: Optional[list[str]] = typer.Option(None, "--must", help="Words a right answer has."),
-    file: Optional[Path] = typer.Option(None, "--file", help="Question set to append to."),
+    must: list[str] | None = typer.Option(None, "--must", help="Words a right answer has."),
+    file: Path | None = typer.Option(None, "--file", help="Question set to append to."),
 ) -> None:
     """Save a golden question to rerun after re-indexing or a settings change."""
     from indexer.cli import _run, _settings

@@ -20,13 +20,11 @@ embedded again, because vectors are reused by chunk text hash.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +45,7 @@ from indexer.events import (
     ProgressUpdated,
 )
 from indexer.file_filter import PathFilter
+from indexer.file_state import IndexProgress, hash_file, is_utf8_name
 from indexer.parsing import parse_file
 from indexer.scanner import is_within
 from indexer.store import IndexStore
@@ -54,19 +53,8 @@ from indexer.store_layout import FileRecord
 
 log = logging.getLogger(__name__)
 
-HASH_BLOCK = 1 << 20
 PROGRESS_INTERVAL_S = 0.25
 MAINTAIN_INTERVAL_S = 2.0
-
-
-def hash_file(path: Path) -> tuple[str, int, int]:
-    """Content hash (blake2b-128 hex) plus the size and mtime seen while reading it."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        while block := fh.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest(), st.st_size, st.st_mtime_ns
 
 
 @dataclass(slots=True)
@@ -74,32 +62,6 @@ class _EmbedJob:
     ids: list[str]
     texts: list[str]
     paths: list[str]
-
-
-class _Progress:
-    """Counters behind `ProgressUpdated`, with a throughput estimate for the ETA."""
-
-    def __init__(self) -> None:
-        self.files_total = 0
-        self.files_done = 0
-        self.chunks_embedded = 0
-        self.chunks_pending = 0
-        self.current_path: str | None = None
-        self.stage = "idle"
-        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
-
-    def record_embedded(self, n: int) -> None:
-        self.chunks_embedded += n
-        self.chunks_pending = max(0, self.chunks_pending - n)
-        self._rate_samples.append((time.monotonic(), self.chunks_embedded))
-
-    def eta(self) -> float | None:
-        if len(self._rate_samples) < 2 or not self.chunks_pending:
-            return None
-        (t0, c0), (t1, c1) = self._rate_samples[0], self._rate_samples[-1]
-        if t1 <= t0 or c1 <= c0:
-            return None
-        return self.chunks_pending / ((c1 - c0) / (t1 - t0))
 
 
 class IndexingPipeline:
@@ -143,7 +105,7 @@ class IndexingPipeline:
         self._batches_done = 0  # change batches fully applied (see ChangeQueue.batches_taken)
         self._cond = threading.Condition()
         self._paused = threading.Event()
-        self.progress = _Progress()
+        self.progress = IndexProgress()
         self._last_progress = 0.0
         self._threads: list[threading.Thread] = []
         self.embedder_error: str | None = None
@@ -151,6 +113,7 @@ class IndexingPipeline:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start both threads and re-feed chunks left without vectors by an earlier run."""
+        self._promote_fully_embedded()  # before the writer thread exists: still one writer
         self._threads = [
             threading.Thread(target=self._writer_loop, name="cairn-writer", daemon=True),
             threading.Thread(target=self._embed_loop, name="cairn-embedder", daemon=True),
@@ -184,6 +147,22 @@ class IndexingPipeline:
                 by_path.setdefault(paths[chunk_id], []).append((chunk_id, text))
         for path, items in by_path.items():
             self._queue_embedding(path, items)
+
+    def _promote_fully_embedded(self) -> None:
+        """Mark `embedded` the files a crash left `parsed` after their last vectors were stored.
+
+        The vectors commit and the stage update are two writes; a kill between them would
+        otherwise leave the file waiting for embeddings forever, with nothing left to embed.
+        """
+        parsed = self.store.list_files(stage=FileStage.PARSED)
+        if not parsed:
+            return
+        pending = self.store.pending_embeddings(limit=None)
+        waiting = {r["path"] for r in self.store.get_chunks([i for i, _ in pending])}
+        for record in parsed:
+            if record.path not in waiting:
+                self.store.set_stage(record.path, FileStage.EMBEDDED)
+                log.info("%s had all its vectors; marked embedded", record.path)
 
     def set_paused(self, paused: bool) -> None:
         """Pause between files (the GUI's pause button); queued changes are kept."""
@@ -257,6 +236,11 @@ class IndexingPipeline:
             while self._paused.is_set() and not self._stop.is_set():
                 self._apply_vectors()
                 time.sleep(0.1)
+            if not is_utf8_name(change.path) or not is_utf8_name(change.dest or ""):
+                # LanceDB strings are UTF-8: such a path cannot be stored or even looked up.
+                change = self._reject_name(change)
+                if change is None:
+                    continue
             try:
                 if change.kind == "delete":
                     self._delete(change)
@@ -267,9 +251,35 @@ class IndexingPipeline:
             except Exception as exc:  # one file never aborts the batch
                 log.exception("failed to apply %s", change)
                 if change.kind == "upsert" and not change.is_dir:
-                    self._fail(change.path, f"internal error: {exc}")
+                    try:
+                        self._fail(change.path, f"internal error: {exc}")
+                    except Exception:  # the store itself is failing: still report the file
+                        log.exception("could not record the failure of %s", change.path)
+                        self._emit(FileFailed(change.path, f"internal error: {exc}"))
+                        self._done_file()
             self._apply_vectors()
             self._emit_progress()
+
+    def _reject_name(self, change: Change) -> Change | None:
+        """Report a name that is not valid UTF-8; return what is still to do with the change.
+
+        Such a path never reaches the store, so a move from it is a new file at `dest` and a
+        move to it removes the source's rows.
+        """
+        if change.kind == "move" and change.dest is not None:
+            if is_utf8_name(change.dest):
+                return Change("upsert", change.dest, is_dir=change.is_dir)
+            self._delete(Change("delete", change.path, is_dir=change.is_dir))
+            bad = change.dest
+        else:
+            bad = change.path
+        if change.kind == "delete" or change.is_dir:
+            log.warning("ignoring a path that is not valid UTF-8: %r", bad)
+            return None
+        reason = "the file name is not valid UTF-8; rename the file to index it"
+        self._emit(FileFailed(bad, reason))
+        self._done_file()
+        return None
 
     def _root_of(self, path: str) -> Path | None:
         for root in self._roots():

@@ -7,9 +7,9 @@ checks (MODELS.md); the default 1.5B is measured by `cairn eval` (docs/quality.m
 
 from __future__ import annotations
 
-from pathlib import Path
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 

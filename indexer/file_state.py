@@ -1,0 +1,60 @@
+"""Small pieces of the pipeline's bookkeeping: file fingerprints, name checks, progress/ETA.
+
+Kept apart from `pipeline.py` so the thread logic there stays readable; nothing here touches the
+store or starts threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+HASH_BLOCK = 1 << 20
+
+
+def hash_file(path: Path) -> tuple[str, int, int]:
+    """Content hash (blake2b-128 hex) plus the size and mtime seen while reading it."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        while block := fh.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest(), st.st_size, st.st_mtime_ns
+
+
+def is_utf8_name(path: str) -> bool:
+    """False for names with undecodable bytes (Python keeps them as lone surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class IndexProgress:
+    """Counters behind `ProgressUpdated`, with a throughput estimate for the ETA."""
+
+    def __init__(self) -> None:
+        self.files_total = 0
+        self.files_done = 0
+        self.chunks_embedded = 0
+        self.chunks_pending = 0
+        self.current_path: str | None = None
+        self.stage = "idle"
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
+
+    def record_embedded(self, n: int) -> None:
+        self.chunks_embedded += n
+        self.chunks_pending = max(0, self.chunks_pending - n)
+        self._rate_samples.append((time.monotonic(), self.chunks_embedded))
+
+    def eta(self) -> float | None:
+        if len(self._rate_samples) < 2 or not self.chunks_pending:
+            return None
+        (t0, c0), (t1, c1) = self._rate_samples[0], self._rate_samples[-1]
+        if t1 <= t0 or c1 <= c0:
+            return None
+        return self.chunks_pending / ((c1 - c0) / (t1 - t0))
