@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from indexer.citations import (
@@ -25,6 +25,7 @@ from indexer.citations import (
     content_words,
     is_refusal,
     parse_citations,
+    repoint_citations,
 )
 from indexer.records import Anchor, SearchHit
 
@@ -75,6 +76,7 @@ class Answer:
     found: bool
     standalone_query: str
     passages: tuple[SearchHit, ...]  # what the model saw (or the closest hits when refused)
+    retrieved: tuple[SearchHit, ...] = ()  # every hit of the search, in rank order (for traces)
     unsupported: tuple[str, ...] = ()
     verdicts: tuple[SentenceVerdict, ...] = ()
     cached: bool = False
@@ -246,7 +248,7 @@ class Answerer:
         stats["best_relevance"] = round(relevance, 4)
         if not hits or relevance < self.min_relevance:
             stats["refused_by"] = "relevance_gate"
-            yield self._not_found(question, query, hits, stats)
+            yield replace(self._not_found(question, query, hits, stats), retrieved=tuple(hits))
             return
         budget = max(256, self._context_size() - self.max_answer_tokens - 400)
         passages = select_passages(
@@ -283,7 +285,8 @@ class Answerer:
         stats["model"] = self._model_id()
         stats["cancelled"] = bool(cancel and cancel.is_set())
         yield AnswerStage("checking")
-        yield self._finish(question, query, raw, passages, stats)
+        answer = self._finish(question, query, raw, passages, stats)
+        yield replace(answer, retrieved=tuple(hits))
 
     def _finish(
         self,
@@ -301,6 +304,11 @@ class Answerer:
         if not parsed.cited:  # the model wrote no markers: attribute sentences to passages
             parsed = parse_citations(attribute_citations(parsed.text, texts), len(passages))
             stats["citations"] = "attributed"
+        else:  # a sentence copied from one passage but citing another gets the right number
+            repointed = repoint_citations(parsed.text, texts, question)
+            if repointed != parsed.text:
+                parsed = parse_citations(repointed, len(passages))
+                stats["citations"] = "repointed"
         verdicts = check_grounding(
             parsed.text, texts, question=question, similarity=self._similarity
         )

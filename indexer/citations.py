@@ -13,6 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_CODE_SPAN_RE = re.compile(r"(`[^`\n]*`)")  # `[1][2] == (1,2)` is code, not two citations
+
+
+def sub_markers(repl: str | Callable[[re.Match[str]], str], text: str) -> str:
+    """`MARKER_RE.sub` outside inline code spans."""
+    parts = _CODE_SPAN_RE.split(text)
+    return "".join(p if i % 2 else MARKER_RE.sub(repl, p) for i, p in enumerate(parts))
+
+
+def find_markers(text: str) -> list[str]:
+    """The marker groups ("1", "2, 3") outside inline code spans."""
+    return MARKER_RE.findall(_CODE_SPAN_RE.sub(" ", text))
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])|\n{1,}")
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _STOP = frozenset(
@@ -51,7 +63,7 @@ def parse_citations(text: str, passage_count: int) -> ParsedCitations:
                 cited.append(n)
         return "".join(f"[{n}]" for n in dict.fromkeys(keep))
 
-    cleaned = MARKER_RE.sub(repl, text)
+    cleaned = sub_markers(repl, text)
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
     cleaned = re.sub(r"[ \t]{2,}", " ", cleaned).strip()
     return ParsedCitations(cleaned, tuple(cited), tuple(dict.fromkeys(dropped)))
@@ -61,6 +73,23 @@ def split_sentences(text: str) -> list[str]:
     """Split an answer into sentences (list items and lines count as sentences)."""
     parts = [p.strip() for p in _SENTENCE_RE.split(text)]
     return [p for p in parts if p and _WORD_RE.search(p)]
+
+
+def map_sentences(text: str, change: Callable[[str], str]) -> str:
+    """Apply `change` to every sentence, keeping the separators (spaces, newlines) as they were."""
+    pieces = re.split(f"({_SENTENCE_RE.pattern})", text)
+    return "".join(
+        piece if i % 2 or not _WORD_RE.search(piece) else change(piece)
+        for i, piece in enumerate(pieces)
+    )
+
+
+def _cite_at_end(sentence: str, number: int) -> str:
+    """`sentence` without its markers, ending in `[number]` before its final punctuation."""
+    stripped = sub_markers("", sentence).rstrip()
+    end = stripped[-1] if stripped[-1:] in ".!?" else ""
+    body = (stripped[:-1] if end else stripped).rstrip()
+    return f"{body} [{number}]{end}"
 
 
 def content_words(text: str) -> set[str]:
@@ -91,25 +120,66 @@ def attribute_citations(answer: str, passages: Sequence[str], min_support: float
     answer without sources, each unmarked sentence gets the passage that contains most of its
     content words (if that passage covers at least `min_support` of them).
     """
-    out: list[str] = []
     pools = [content_words(p) for p in passages]
-    for sentence in split_sentences(answer):
-        if MARKER_RE.search(sentence) or not pools:
-            out.append(sentence)
-            continue
+
+    def attribute(sentence: str) -> str:
         words = content_words(sentence)
-        if not words:
-            out.append(sentence)
-            continue
+        if find_markers(sentence) or not pools or not words:
+            return sentence
         scores = [len(words & pool) / len(words) for pool in pools]
         best = max(range(len(scores)), key=scores.__getitem__)
-        if scores[best] >= min_support:
-            stripped = sentence.rstrip()
-            end = stripped[-1] if stripped[-1:] in ".!?" else ""
-            body = stripped[:-1] if end else stripped
-            sentence = f"{body} [{best + 1}]{end}"
-        out.append(sentence)
-    return " ".join(out)
+        return _cite_at_end(sentence, best + 1) if scores[best] >= min_support else sentence
+
+    return map_sentences(answer, attribute)
+
+
+def _lexical_support(words: set[str], passage: str) -> float:
+    """Share of `words` found in `passage` (as words, or inside longer tokens for words > 3)."""
+    pool, text = content_words(passage), passage.lower()
+    return sum(1 for w in words if w in pool or (len(w) > 3 and w in text)) / len(words)
+
+
+def _claim_words(sentence: str, question: str) -> set[str]:
+    """The content words a sentence adds to the question (all of them when it adds none)."""
+    words = content_words(sentence)
+    return (words - content_words(question)) or words
+
+
+def repoint_citations(
+    answer: str,
+    passages: Sequence[str],
+    question: str = "",
+    *,
+    min_support: float = 0.6,
+    min_gain: float = 0.25,
+) -> str:
+    """Point a sentence's markers at the passage that actually says it, when the model erred.
+
+    Small models often copy a sentence from one passage and cite a neighbour. A sentence whose
+    cited passages cover its claim words clearly worse (by `min_gain`) than another passage that
+    covers at least `min_support` of them gets that passage's number instead; otherwise the
+    model's choice stands.
+    """
+    def repoint(sentence: str) -> str:
+        numbers = [int(n) for g in find_markers(sentence) for n in re.split(r"\s*[,;]\s*", g)]
+        cited = [n for n in numbers if 1 <= n <= len(passages)]
+        words = _claim_words(sentence, question)
+        if not cited or not words:
+            return sentence
+        scores = [_lexical_support(words, p) for p in passages]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        cited_best = max(scores[n - 1] for n in cited)
+        if scores[best] >= min_support and scores[best] - cited_best >= min_gain:
+            return _cite_at_end(sentence, best + 1)
+        return sentence
+
+    return map_sentences(answer, repoint)
+
+
+def _numbers(text: str) -> set[str]:
+    """Numbers in a text, ignoring citation markers and list enumerators ("2. ...")."""
+    text = re.sub(r"(?m)^\s*\d+[.)]\s", " ", MARKER_RE.sub(" ", text))
+    return set(re.findall(r"\d+(?:\.\d+)*", text))
 
 
 def check_grounding(
@@ -126,34 +196,33 @@ def check_grounding(
     Support is lexical (enough of the sentence's content words occur in the passages) or
     semantic (cosine ≥ threshold, when `similarity` is given). Words the sentence merely repeats
     from the `question` prove nothing, so only the words it adds are checked (all of them when
-    it adds none): "the thresholds are 10, 20 and 30" is judged on 10, 20 and 30. Sentences with no content words
-    (e.g. "Yes.") inherit support from being short; they are marked supported.
+    it adds none): "the thresholds are 10, 20 and 30" is judged on 10, 20 and 30. A number that
+    neither the question nor the cited passages contain makes a sentence unsupported. Sentences
+    with no content words (e.g. "Yes.") are marked supported.
     """
     verdicts: list[SentenceVerdict] = []
     for sentence in split_sentences(answer):
         nums = tuple(
             int(n)
-            for group in MARKER_RE.findall(sentence)
+            for group in find_markers(sentence)
             for n in re.split(r"\s*[,;]\s*", group)
             if 1 <= int(n) <= len(passages)
         )
         targets = [passages[n - 1] for n in nums] if nums else list(passages)
-        words = content_words(sentence)
-        novel = words - content_words(question)
-        words = novel or words
+        words = _claim_words(sentence, question)
         if not words or not targets:
             verdicts.append(SentenceVerdict(sentence, nums, bool(targets) or not words, 1.0, None))
             continue
-        pool = set().union(*(content_words(t) for t in targets))
-        pool_text = " ".join(targets).lower()
-        hits = sum(1 for w in words if w in pool or (len(w) > 3 and w in pool_text))
-        lexical = hits / len(words)
+        lexical = _lexical_support(words, " ".join(targets))
         semantic = None
         if similarity is not None and lexical < lexical_threshold:
-            scores = similarity(MARKER_RE.sub("", sentence), targets)
+            scores = similarity(sub_markers("", sentence), targets)
             semantic = max(scores) if scores else 0.0
-        supported = lexical >= lexical_threshold or (
-            semantic is not None and semantic >= semantic_threshold
+        # A number the passages do not contain is the commonest hallucination ("the default
+        # is 1000"): no similarity score can vouch for it.
+        invented = _numbers(sentence) - _numbers(question) - _numbers(" ".join(targets))
+        supported = not invented and (
+            lexical >= lexical_threshold or (semantic is not None and semantic >= semantic_threshold)
         )
         verdicts.append(SentenceVerdict(sentence, nums, supported, round(lexical, 3), semantic))
     return verdicts

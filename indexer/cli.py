@@ -375,10 +375,12 @@ def ask(
         cancel = threading.Event()
         final: Answer | None = None
         streaming = not (as_json or no_stream)
+        wrote_tokens = False
         with _kb(settings) as kb:
             try:
                 for item in kb.stream(question, cancel=cancel, use_cache=not no_cache):
                     if isinstance(item, AnswerToken) and streaming:
+                        wrote_tokens = True
                         sys.stdout.write(item.text)
                         sys.stdout.flush()
                     elif isinstance(item, Answer):
@@ -396,8 +398,8 @@ def ask(
             if not final.found and final.stats.get("refused_by") == "grounding":
                 console.print("[yellow]The passages do not support this answer.[/] "
                               f"{escape(final.text)}")
-            elif not final.found and final.stats.get("refused_by") == "relevance_gate":
-                pass  # the refusal text itself was streamed as the only token
+            elif not wrote_tokens:  # e.g. the relevance gate refuses without the model
+                console.print(escape(final.text))
         else:
             console.print(escape(final.text))
         _print_sources(final)

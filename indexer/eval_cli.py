@@ -8,6 +8,7 @@ after the other on the same index, so ratios are comparable on a noisy machine.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,8 @@ def eval_add(
         settings = _settings()
         path = file or _default_questions(settings)
         existing = load_questions(path) if path.exists() else []
-        qid = f"golden-{len(existing) + 1:03d}"
+        numbers = [int(q.id[7:]) for q in existing if re.fullmatch(r"golden-\d+", q.id)]
+        qid = f"golden-{max(numbers, default=0) + 1:03d}"  # ids in use, not the count
         q = EvalQuestion(id=qid, question=question, answerable=source is not None,
                          source_file=Path(source).name if source else None,
                          must_contain=tuple(must or ()))

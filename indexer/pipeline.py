@@ -362,7 +362,8 @@ class IndexingPipeline:
         record = self.store.get_file(key)
         if not verdict.ok:
             if verdict.skip_visible:
-                self._record(path, root, record, FileStage.SKIPPED, verdict.reason or "skipped")
+                self._record(path, root, record, FileStage.SKIPPED, verdict.reason or "skipped",
+                             content_hash="", chunk_count=0)
                 self.store.remove_chunks([key])
                 self._emit(FileSkipped(key, verdict.reason or "skipped"))
             elif record is not None:
@@ -457,7 +458,7 @@ class IndexingPipeline:
         )
         updates: dict[str, object] = {"stage": stage, "reason": reason, "folder": str(root)}
         updates.update(fields)
-        if record is None and "size" not in fields:
+        if "size" not in fields:  # describe the file as it is now, so a rescan leaves it alone
             try:
                 st = path.stat()
                 updates.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
@@ -469,7 +470,8 @@ class IndexingPipeline:
         root = root or self._root_of(path)
         record = self.store.get_file(path)
         if root is not None:
-            self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="")
+            self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="",
+                         chunk_count=0)
         self._remaining.pop(path, None)
         self._emit(FileFailed(path, reason))
         self._done_file()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from indexer.retrieval import Retriever
 from indexer.scanner import KnownFile, is_within, reconcile
 from indexer.store import IndexStore
 from indexer.store_layout import FileRecord
-from indexer.traces import TraceStore
+from indexer.traces import TraceStore, hit_to_dict
 from indexer.vector_index import ExactVectorIndex
 from indexer.watcher import FolderWatcher
 from models.errors import ModelError
@@ -415,9 +415,9 @@ class KnowledgeBase:
                 return
         for item in answerer.stream(question, history, cancel, top_k):
             if isinstance(item, Answer):
-                trace_id = self.traces.record(item)
-                from dataclasses import replace
-
+                trace_id = self.traces.record(
+                    item, retrieved=[hit_to_dict(h) for h in item.retrieved]
+                )
                 item = replace(item, trace_id=trace_id)
                 if use_cache and self._answer_cache is not None and item.found and not history:
                     self._answer_cache.store(question, item)

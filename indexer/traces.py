@@ -16,6 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from indexer.answering import Answer
+from indexer.records import SearchHit
+
+
+def hit_to_dict(hit: SearchHit) -> dict[str, Any]:
+    """A search hit's identity, place and component scores (for traces and `--json`)."""
+    return {
+        "chunk_id": hit.chunk_id,
+        "label": hit.anchor.label(),
+        "anchor": asdict(hit.anchor),
+        "fused": hit.fused,
+        "bm25": hit.bm25,
+        "vector": hit.vector,
+        "bm25_rank": hit.bm25_rank,
+        "vector_rank": hit.vector_rank,
+    }
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
@@ -38,19 +53,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             }
             for c in answer.citations
         ],
-        "passages": [
-            {
-                "chunk_id": h.chunk_id,
-                "label": h.anchor.label(),
-                "anchor": asdict(h.anchor),
-                "fused": h.fused,
-                "bm25": h.bm25,
-                "vector": h.vector,
-                "bm25_rank": h.bm25_rank,
-                "vector_rank": h.vector_rank,
-            }
-            for h in answer.passages
-        ],
+        "passages": [hit_to_dict(h) for h in answer.passages],
         "unsupported": list(answer.unsupported),
         "verdicts": [asdict(v) for v in answer.verdicts],
         "stats": answer.stats,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import UserInputError
+
 __all__ = ["EvalDataError", "EvalQuestion", "load_questions", "save_question"]
 
 MustContain = tuple[str | tuple[str, ...], ...]
@@ -32,8 +34,14 @@ _KNOWN_KEYS = frozenset({
 })  # fmt: skip
 
 
-class EvalDataError(ValueError):
-    """A question file or record is malformed; the message names the file and line."""
+class EvalDataError(UserInputError, ValueError):
+    """A question file or record is malformed; the message names the file and line.
+
+    A user error (CLI exit 2, no traceback): question files are written by hand.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "Fix that line of the JSONL question file.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,11 @@ def run_answers(
             citation_ok=citation_ok,
             correct=contains_all(answer.text, q.must_contain) if q.answerable else None,
             refused=not answer.found,
-            grounded=answer.found and not answer.unsupported,
+            # Measured only when the grounding check ran: an answer it judged, or its refusal.
+            grounded=(
+                not answer.unsupported if answer.found
+                else False if answer.stats.get("refused_by") == "grounding" else None
+            ),
             latency_s=latency,
             **_retrieval_fields(q, hits),
         )

@@ -72,9 +72,12 @@ def test_sentence_checked_against_its_cited_passage_only() -> None:
 def test_semantic_similarity_can_rescue_a_paraphrase() -> None:
     passages = ["Leading zeros in non-zero decimal numbers are not allowed."]
     sentence = "Python rejects 0755 written that way [1]."
-    lexical_only = check_grounding(sentence, passages)
+    question = "Why is 0755 not a valid decimal literal?"
+    lexical_only = check_grounding(sentence, passages, question=question)
     assert not lexical_only[0].supported
-    rescued = check_grounding(sentence, passages, similarity=lambda s, ps: [0.8] * len(ps))
+    rescued = check_grounding(
+        sentence, passages, question=question, similarity=lambda s, ps: [0.8] * len(ps)
+    )
     assert rescued[0].supported and rescued[0].semantic == 0.8
 
 
@@ -110,3 +113,47 @@ def test_words_repeated_from_the_question_are_not_support() -> None:
     answer = "The default garbage collection thresholds are 700, 10 and 10 [1]."
     (verdict,) = check_grounding(answer, passages, question=question)
     assert not verdict.supported
+
+
+def test_a_number_the_passages_lack_is_unsupported_whatever_the_similarity() -> None:
+    passages = ["The recursion limit is the maximum depth of the Python interpreter stack."]
+    (invented,) = check_grounding(
+        "The default recursion limit is 1000 [1].", passages,
+        question="What is the default recursion limit?", similarity=lambda s, ps: [0.95],
+    )
+    assert not invented.supported
+    (quoted,) = check_grounding(
+        "The maximum depth of the stack is the limit [1].", passages, question="What is 1000?"
+    )
+    assert quoted.supported  # numbers only count when the sentence adds them
+
+
+def test_repoint_moves_a_marker_to_the_passage_that_says_it() -> None:
+    from indexer.citations import repoint_citations
+
+    passages = [
+        "Names listed in a nonlocal statement must not collide with pre-existing bindings in "
+        "the local scope.",
+        "Names listed in a global statement must not be used in the same code block textually "
+        "preceding that global statement.",
+    ]
+    question = "What requirement applies to names declared with nonlocal?"
+    wrong = "They must not collide with pre-existing bindings in the local scope [2]."
+    assert repoint_citations(wrong, passages, question).endswith("local scope [1].")
+    # A sentence its cited passage supports keeps the model's choice.
+    right = "They must not be used in the same code block before the global statement [2]."
+    assert repoint_citations(right, passages, question) == right
+    # Layout survives: list items stay on their own lines.
+    listed = "Rules:\n- must not collide with pre-existing bindings in the local scope [2]\n- ok"
+    assert repoint_citations(listed, passages, question).count("\n") == 2
+
+
+def test_brackets_inside_inline_code_are_code_not_citations() -> None:
+    from indexer.citations import repoint_citations
+
+    answer = "The list `[1][2]` is not the tuple `(1,2)` [2]."
+    parsed = parse_citations(answer, 3)
+    assert parsed.cited == (2,) and "`[1][2]`" in parsed.text
+    passages = ["A list is never equal to a tuple.", "Lists and tuples compare unequal."]
+    repointed = repoint_citations("The list `[1][2]` is never equal to a tuple [2].", passages)
+    assert "`[1][2]`" in repointed and repointed.endswith("[1].")
