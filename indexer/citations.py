@@ -92,6 +92,59 @@ def _cite_at_end(sentence: str, number: int) -> str:
     return f"{body} [{number}]{end}"
 
 
+_LABEL_RE = re.compile(r"[\w.-]+\.[A-Za-z]\w{0,5}\b(?::\d+(?:-\d+)?)?|\bp\.\s*\d+|§[^.\[]*")
+_FILLER = frozenset(
+    ["this", "that", "is", "mentioned", "stated", "described", "specified", "explained", "found",
+     "noted", "shown", "given", "covered", "passage", "passages", "source", "sources", "see",
+     "information", "provided", "according", "document", "documents", "here", "above"]
+)
+
+
+def _is_citation_filler(sentence: str) -> bool:
+    """A sentence that only points at a passage: "This is stated in the passage from a.md [2]"."""
+    if not find_markers(sentence):
+        return False
+    words = content_words(_LABEL_RE.sub(" ", sub_markers(" ", sentence)))
+    return not (words - _FILLER)
+
+
+def fold_citation_sentences(text: str) -> str:
+    """Move the markers of a filler sentence onto the claim before it, and drop the filler.
+
+    Models often write the claim, then "This is mentioned in [3]." Grounding and repointing work
+    sentence by sentence, so the marker has to sit on the sentence that makes the claim.
+    """
+    pieces = re.split(f"({_SENTENCE_RE.pattern})", text)
+    previous: int | None = None
+    for i in range(0, len(pieces), 2):
+        piece = pieces[i]
+        if not _WORD_RE.search(piece):
+            continue
+        if previous is not None and _is_citation_filler(piece):
+            markers = "".join(f"[{g}]" for g in find_markers(piece))
+            claim = pieces[previous].rstrip()
+            end = claim[-1] if claim[-1:] in ".!?" else ""
+            pieces[previous] = f"{(claim[:-1] if end else claim).rstrip()} {markers}{end}"
+            pieces[i] = ""
+            pieces[i - 1] = ""
+            continue
+        previous = i
+    return "".join(pieces).strip()
+
+
+def restates_question(answer: str, question: str, min_words: int = 4) -> bool:
+    """True when a longer answer adds no content word to the question (an echo, not an answer).
+
+    Terse answers ("Before [1].") are left alone: choosing among the question's own words is a
+    real answer.
+    """
+    answer, question = _LABEL_RE.sub(" ", answer), _LABEL_RE.sub(" ", question)
+    words = content_words(answer) - _FILLER
+    if _numbers(answer) - _numbers(question):  # "Since 3.7 ..." answers "since which version"
+        return False
+    return len(words) >= min_words and not (words - content_words(question))
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words that carry meaning (stop words and 1-letter words removed)."""
     words = {w.lower() for w in _WORD_RE.findall(MARKER_RE.sub(" ", text))}
@@ -156,9 +209,9 @@ def repoint_citations(
     """Point a sentence's markers at the passage that actually says it, when the model erred.
 
     Small models often copy a sentence from one passage and cite a neighbour. A sentence whose
-    cited passages cover its claim words clearly worse (by `min_gain`) than another passage that
-    covers at least `min_support` of them gets that passage's number instead; otherwise the
-    model's choice stands.
+    cited passages cover less than `min_support` of its claim words, when another passage covers
+    at least that (and `min_gain` more), gets that passage's number instead; otherwise the
+    model's choice stands (a marker that supports its sentence is never second-guessed).
     """
     def repoint(sentence: str) -> str:
         numbers = [int(n) for g in find_markers(sentence) for n in re.split(r"\s*[,;]\s*", g)]
@@ -169,7 +222,7 @@ def repoint_citations(
         scores = [_lexical_support(words, p) for p in passages]
         best = max(range(len(scores)), key=scores.__getitem__)
         cited_best = max(scores[n - 1] for n in cited)
-        if scores[best] >= min_support and scores[best] - cited_best >= min_gain:
+        if cited_best < min_support <= scores[best] and scores[best] - cited_best >= min_gain:
             return _cite_at_end(sentence, best + 1)
         return sentence
 

@@ -232,6 +232,13 @@ class IndexStore:
         return file_record(rows[0]) if rows else None
 
     @read_op
+    def get_files(self, paths: Sequence[str]) -> list[FileRecord]:
+        """The rows of those `paths` that exist, in one query."""
+        if not paths:
+            return []
+        return [file_record(r) for r in self._t.select("files", sql_in("path", list(paths)))]
+
+    @read_op
     def list_files(
         self, folder: str | None = None, stage: FileStage | None = None
     ) -> list[FileRecord]:
@@ -268,10 +275,17 @@ class IndexStore:
 
     @storage_op
     def set_stage(self, path: str, stage: FileStage, reason: str = "") -> None:
+        self.set_stages([path], stage, reason)
+
+    @storage_op
+    def set_stages(self, paths: Sequence[str], stage: FileStage, reason: str = "") -> None:
+        """Set the stage of many files in one commit."""
         self._check_writable()
+        if not paths:
+            return
         with self._write_lock:
             self._t.writer("files").update(
-                where=f"path = {sql_str(path)}",
+                where=sql_in("path", list(dict.fromkeys(paths))),
                 values={"stage": FileStage(stage).value, "reason": reason,
                         "updated_at": time.time()},
             )  # fmt: skip

@@ -154,6 +154,33 @@ def test_brackets_inside_inline_code_are_code_not_citations() -> None:
     answer = "The list `[1][2]` is not the tuple `(1,2)` [2]."
     parsed = parse_citations(answer, 3)
     assert parsed.cited == (2,) and "`[1][2]`" in parsed.text
-    passages = ["A list is never equal to a tuple.", "Lists and tuples compare unequal."]
+    passages = ["A list is never equal to a tuple.", "Dictionaries map keys to values."]
     repointed = repoint_citations("The list `[1][2]` is never equal to a tuple [2].", passages)
     assert "`[1][2]`" in repointed and repointed.endswith("[1].")
+
+
+def test_filler_sentence_hands_its_marker_to_the_claim_before_it() -> None:
+    from indexer.citations import fold_citation_sentences
+
+    folded = fold_citation_sentences(
+        "Parenthesised context managers arrived in 3.10. This is mentioned in [3]."
+    )
+    assert folded == "Parenthesised context managers arrived in 3.10 [3]."
+    labelled = fold_citation_sentences(
+        "The result takes the sign of the second operand. This is described in the passage "
+        "from binary.md:48-54 [2].\n\n- next item"
+    )
+    assert labelled.startswith("The result takes the sign of the second operand [2].")
+    assert labelled.endswith("\n\n- next item")
+    # A sentence with its own claim keeps its marker.
+    kept = "Modulo is defined for floats. The sign follows the divisor [2]."
+    assert fold_citation_sentences(kept) == kept
+
+
+def test_an_echo_of_the_question_is_not_an_answer() -> None:
+    from indexer.citations import restates_question
+
+    q = "What are the default thresholds of CPython's cyclic garbage collector (gc.get_threshold())?"
+    assert restates_question("The default thresholds of the cyclic garbage collector are [1].", q)
+    assert not restates_question("The defaults are 700, 10 and 10 [1].", q)
+    assert not restates_question("Before [1].", "Is a[i] looked up before or after f(x)?")

@@ -263,7 +263,8 @@ def test_ask_json_is_a_structured_answer(indexed: tuple[Path, Path, Result]) -> 
 def test_ask_no_stream_prints_the_final_answer_once(indexed: tuple[Path, Path, Result]) -> None:
     home, _, _ = indexed
     out = cairn(home, "ask", WALRUS_Q, "--no-stream", "--no-cache").stdout
-    assert out.startswith("The walrus keeps a ledger of tides in the harbour. [1]\n")
+    # The final text, where a marker written after the full stop sits on its sentence.
+    assert out.startswith("The walrus keeps a ledger of tides in the harbour [1].\n")
     assert out.count("keeps a ledger of tides") == 2  # the answer, then the cited snippet
     assert "walrus.md:3" in out.split("Sources", 1)[1]
 
