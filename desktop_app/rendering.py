@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _MARKER_RE = re.compile(r"\[(\d{1,2})\]")
+_CODE_HTML_RE = re.compile(r"(<code>.*?</code>|<pre>.*?</pre>)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def answer_html(text: str, turn: int, valid: Iterable[int], colors: Colors) -> s
         n = int(m.group(1))
         return chip_html(turn, n, colors) if n in valid_set else m.group(0)
 
-    return _MARKER_RE.sub(chip, body)
+    parts = _CODE_HTML_RE.split(body)  # `[1][2]` inside code is code, not two citations
+    return "".join(p if i % 2 else _MARKER_RE.sub(chip, p) for i, p in enumerate(parts))
 
 
 def streaming_html(text: str) -> str:

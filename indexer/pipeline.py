@@ -341,7 +341,10 @@ class IndexingPipeline:
         if change.is_dir or path.is_dir():
             # Reconcile the folder: index what is there, drop rows for what no longer is.
             seen: set[str] = set()
-            for file_path in path_filter.walk(path, root=root):
+            files = list(path_filter.walk(path, root=root))
+            with self._cond:  # the folder counted as one file in `submit`; now its files do
+                self.progress.files_total += len(files) - 1
+            for file_path in files:
                 seen.add(str(file_path))
                 self._upsert_file(file_path, root, path_filter)
             gone = [

@@ -37,6 +37,8 @@ def test_answer_chips_and_snippet_highlights_are_escaped():
     html = answer_html("Use **70 °C** [1] <script>x</script> [9]", 2, [1], Colors())
     assert 'href="cite:2:1"' in html and "[9]" in html  # only valid markers become chips
     assert "<script>" not in html and "<strong>70 °C</strong>" in html
+    code = answer_html("`[1][2] == (1,2)` is False [1]", 0, [1, 2], Colors())
+    assert "<code>[1][2] == (1,2)</code>" in code and code.count('href="cite:0:') == 1
     snippet = highlight_snippet("a «match» & <b>", Colors())
     assert "&amp;" in snippet and "&lt;b&gt;" in snippet and "<span" in snippet
     assert highlight_snippet("unbalanced «x", Colors()) == "unbalanced x"

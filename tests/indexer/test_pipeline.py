@@ -437,3 +437,24 @@ def test_pause_holds_files_and_resume_finishes_them(tmp_path: Path) -> None:
         assert rec is not None and rec.stage == FileStage.EMBEDDED
     finally:
         kb.close()
+
+
+def test_added_folder_counts_its_files_in_progress(tmp_path: Path) -> None:
+    first, later = make_docs(tmp_path), tmp_path / "later"
+    later.mkdir()
+    write_doc(first / "a.md", paragraphs("firstdoc", 2))
+    for i in range(4):
+        write_doc(later / f"n{i}.md", paragraphs(f"later{i}q", 2))
+    events: list[Event] = []
+    kb, _ = open_kb(make_settings(tmp_path / "home", [first]), on_event=events.append)
+    try:
+        kb.index(timeout=TIMEOUT)
+        before = of_type(events, ProgressUpdated)[-1].files_total
+        kb.add_folder(later)  # one folder change in the queue, four files behind it
+        assert kb.wait_idle(TIMEOUT)
+        wait_for(lambda: of_type(events, ProgressUpdated)[-1].stage == "idle")
+        final = of_type(events, ProgressUpdated)[-1]
+        assert final.files_total - before == 4
+        assert final.files_done == final.files_total
+    finally:
+        kb.close()
