@@ -409,7 +409,10 @@ class KnowledgeBase:
         answerer = self._answerer()
         if use_cache and self._answer_cache is not None and not history:
             cached = self._answer_cache.lookup(question)
-            if cached is not None:
+            if cached is not None:  # traced too, so `trace last` and latency figures see it
+                cached = replace(cached, trace_id="", stats={**cached.stats, "cached_from":
+                                                             cached.trace_id})
+                cached = replace(cached, trace_id=self.traces.record(cached))
                 yield AnswerToken(cached.text)
                 yield cached
                 return

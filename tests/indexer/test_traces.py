@@ -202,3 +202,20 @@ def test_trace_store_last_spans_day_files(tmp_path: Path) -> None:
     store = TraceStore(directory)
     assert [t["trace_id"] for t in store.last(2)] == ["b", "c"]
     assert [t["trace_id"] for t in store.last(5)] == ["a", "b", "c"]
+
+
+def test_a_cached_answer_is_traced_as_cached(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tea.md").write_text("# Tea\n\nGreen tea should be brewed at 75 degrees.\n")
+    settings = load_settings(tmp_path / "home", folders=[docs], embedder_backend="fake",
+                             generator_backend="fake")
+    with KnowledgeBase(settings, build_hub(settings)) as kb:
+        kb.index(timeout=60)
+        first = kb.ask("Green tea should be brewed at what degrees?")
+        assert first.found, first
+        again = kb.ask("Green tea should be brewed at what degrees?")
+        assert again.cached and again.trace_id and again.trace_id != first.trace_id
+        last = kb.traces.last()[-1]
+        assert last["trace_id"] == again.trace_id and last["cached"] is True
+        assert last["stats"]["cached_from"] == first.trace_id
