@@ -31,6 +31,8 @@ from indexer.citations import (
 )
 from indexer.records import Anchor, SearchHit
 
+MARKER_TEXT_RE = re.compile(r"\[\d{1,3}\]")  # old markers would point at other passages
+
 SYSTEM_PROMPT = (
     "You are Cairn, an assistant that answers questions using ONLY the numbered passages the "
     "user provides from their own documents.\n"
@@ -163,10 +165,27 @@ def format_passages(passages: Sequence[SearchHit]) -> str:
     return "\n\n".join(lines)
 
 
-def build_messages(question: str, passages: Sequence[SearchHit]) -> list[dict[str, str]]:
+def build_messages(
+    question: str, passages: Sequence[SearchHit], history: Sequence[Turn] = ()
+) -> list[dict[str, str]]:
+    """System rules, then passages, the last exchange (to resolve "it"/"that") and the question.
+
+    The system message never changes, so llama.cpp reuses its cached prefix; the conversation
+    goes after the passages, where it cannot be mistaken for a source.
+    """
+    earlier = ""
+    if history:
+        last = history[-1]
+        earlier = (
+            "\n\nMy previous question (for context only, not a source): "
+            + last.question.strip()[:300]
+            + "\nYour previous answer: "
+            + MARKER_TEXT_RE.sub("", last.answer.strip())[:400]
+        )
     user = (
         "Passages from my documents:\n\n"
         + format_passages(passages)
+        + earlier
         + "\n\nQuestion: "
         + question.strip()
         + "\nAnswer using only the passages above and cite them like [1]."
@@ -263,7 +282,7 @@ class Answerer:
         )
         yield AnswerStage("reading")
         generator = self._generator()
-        messages = build_messages(question, passages)
+        messages = build_messages(question, passages, history)
         pieces: list[str] = []
         t_gen = time.perf_counter()
         first_token_at: float | None = None

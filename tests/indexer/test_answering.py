@@ -409,3 +409,15 @@ def test_cli_streaming_ask_shows_the_relevance_gate_refusal(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert "Closest passages" in proc.stdout, "the gate refused (precondition)"
     assert NOT_FOUND_TEXT in proc.stdout, f"no refusal text shown:\n{proc.stdout}"
+
+
+def test_follow_up_prompt_carries_the_last_exchange_without_its_markers() -> None:
+    hits = three_hits()
+    history = [Turn("How do I service the pump?", "Close the valve first [1].")]
+    messages = build_messages("And when must it be opened again?", hits, history)
+    user = messages[-1]["content"]
+    assert "How do I service the pump?" in user and "Close the valve first" in user
+    previous = user.split("Your previous answer:", 1)[1].split("Question:", 1)[0]
+    assert "Close the valve first" in previous and "[1]" not in previous
+    assert user.index("Your previous answer:") < user.index("Question: And when")
+    assert messages[0] == build_messages("anything", hits)[0]  # same cached system prefix
