@@ -1,4 +1,4 @@
-"""Small pieces of the pipeline's bookkeeping: file fingerprints, name checks, progress/ETA.
+"""Small pieces of the pipeline's bookkeeping: fingerprints, name checks, rows, progress/ETA.
 
 Kept apart from `pipeline.py` so the thread logic there stays readable; nothing here touches the
 store or starts threads.
@@ -10,7 +10,12 @@ import hashlib
 import os
 import time
 from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from indexer.events import FileStage
+from indexer.records import Chunk
+from indexer.store_layout import FileRecord
 
 HASH_BLOCK = 1 << 20
 
@@ -58,3 +63,54 @@ class IndexProgress:
         if t1 <= t0 or c1 <= c0:
             return None
         return self.chunks_pending / ((c1 - c0) / (t1 - t0))
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """A file read, hashed, parsed and chunked, waiting for its group's write."""
+
+    path: Path
+    root: Path
+    record: FileRecord | None
+    content_hash: str
+    size: int
+    mtime_ns: int
+    parser: str
+    chunks: list[Chunk]
+
+
+@dataclass(slots=True)
+class EmbedJob:
+    """Chunk texts of one or more files for the embedder thread."""
+
+    ids: list[str]
+    texts: list[str]
+    paths: list[str]
+
+
+def file_row(
+    path: Path,
+    root: Path,
+    record: FileRecord | None,
+    stage: FileStage,
+    reason: str,
+    **fields: object,
+) -> FileRecord:
+    """The files-table row for `path` in `stage`, from its old row (if any) and `fields`.
+
+    Without an explicit size the file is stat'ed, so the row describes the file as it is now
+    and the next scan leaves it alone.
+    """
+    base = record or FileRecord(
+        path=str(path), folder=str(root), ext=path.suffix.lower(), size=0, mtime_ns=0,
+        content_hash="", stage=FileStage.QUEUED,
+    )
+    updates: dict[str, object] = {"stage": stage, "reason": reason, "folder": str(root)}
+    updates.update(fields)
+    if "size" not in fields:
+        try:
+            st = path.stat()
+            updates.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        except OSError:
+            pass
+    return replace(base, **updates)  # type: ignore[arg-type]

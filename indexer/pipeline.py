@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.changes import Change, ChangeQueue
@@ -45,8 +45,16 @@ from indexer.events import (
     ProgressUpdated,
 )
 from indexer.file_filter import PathFilter
-from indexer.file_state import IndexProgress, hash_file, is_utf8_name
+from indexer.file_state import (
+    EmbedJob,
+    IndexProgress,
+    ParsedFile,
+    file_row,
+    hash_file,
+    is_utf8_name,
+)
 from indexer.parsing import parse_file
+from indexer.pipeline_vectors import VectorStage
 from indexer.scanner import is_within
 from indexer.store import IndexStore
 from indexer.store_layout import FileRecord
@@ -58,16 +66,10 @@ MAINTAIN_INTERVAL_S = 2.0
 # Vectors are written in one commit per interval, not per file: each LanceDB commit costs
 # ~20-30 ms here, which made small files cost ~0.3 s each.
 VECTOR_WRITE_INTERVAL_S = 0.5
+GROUP_FILES = 32  # files written per group of commits
 
 
-@dataclass(slots=True)
-class _EmbedJob:
-    ids: list[str]
-    texts: list[str]
-    paths: list[str]
-
-
-class IndexingPipeline:
+class IndexingPipeline(VectorStage):
     """Owns the writer and embedder threads. Created and driven by `KnowledgeBase`.
 
     `roots` is read on every change so folders added or removed at run time take effect; `embed`
@@ -99,8 +101,8 @@ class IndexingPipeline:
         # Stored with each file's parser name: files chunked differently are re-chunked.
         self.chunk_signature = f"@c{chunk_tokens}o{overlap_tokens}"
         self._batch = embed_batch_size
-        self._embed_in: queue.Queue[_EmbedJob | None] = queue.Queue()
-        self._embed_out: queue.Queue[tuple[_EmbedJob, object] | BaseException] = queue.Queue()
+        self._embed_in: queue.Queue[EmbedJob | None] = queue.Queue()
+        self._embed_out: queue.Queue[tuple[EmbedJob, object] | BaseException] = queue.Queue()
         self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
         self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
         self._stop = threading.Event()
@@ -169,7 +171,10 @@ class IndexingPipeline:
                 log.info("%s had all its vectors; marked embedded", record.path)
 
     def set_paused(self, paused: bool) -> None:
-        """Pause between files (the GUI's pause button); queued changes are kept."""
+        """Pause between write groups (the GUI's pause button); queued changes are kept.
+
+        Files already parsed in the current group (at most `GROUP_FILES`) are still written.
+        """
         (self._paused.set if paused else self._paused.clear)()
 
     def _idle_locked(self) -> bool:
@@ -234,9 +239,21 @@ class IndexingPipeline:
         self._apply_vectors()
 
     def _process_batch(self, batch: list[Change]) -> None:
+        group: list[Path] = []  # consecutive plain file upserts under one root
+        group_root: Path | None = None
         for change in batch:
             if self._stop.is_set():
                 return
+            if change.kind == "upsert" and not change.is_dir and is_utf8_name(change.path):
+                root = self._root_of(change.path)
+                if root is not None and not os.path.isdir(change.path):
+                    if root != group_root or len(group) >= GROUP_FILES:
+                        self._flush_group(group, group_root)
+                        group, group_root = [], root
+                    group.append(Path(change.path))
+                    continue
+            self._flush_group(group, group_root)
+            group, group_root = [], None
             while self._paused.is_set() and not self._stop.is_set():
                 self._apply_vectors()
                 time.sleep(0.1)
@@ -255,15 +272,15 @@ class IndexingPipeline:
             except Exception as exc:  # one file never aborts the batch
                 log.exception("failed to apply %s", change)
                 if change.kind == "upsert" and not change.is_dir:
-                    try:
-                        self._fail(change.path, f"internal error: {exc}")
-                    except Exception:  # the store itself is failing: still report the file
-                        log.exception("could not record the failure of %s", change.path)
-                        self._emit(FileFailed(change.path, f"internal error: {exc}"))
-                        self._done_file()
+                    self._fail_safely(change.path, f"internal error: {exc}")
             if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
                 self._apply_vectors()
             self._emit_progress()
+        self._flush_group(group, group_root)
+
+    def _flush_group(self, paths: list[Path], root: Path | None) -> None:
+        if paths and root is not None:
+            self._upsert_files(paths, root, self._filter_for(root))
 
     def _reject_name(self, change: Change) -> Change | None:
         """Report a name that is not valid UTF-8; return what is still to do with the change.
@@ -344,9 +361,8 @@ class IndexingPipeline:
             files = list(path_filter.walk(path, root=root))
             with self._cond:  # the folder counted as one file in `submit`; now its files do
                 self.progress.files_total += len(files) - 1
-            for file_path in files:
-                seen.add(str(file_path))
-                self._upsert_file(file_path, root, path_filter)
+            seen.update(str(f) for f in files)
+            self._upsert_files(files, root, path_filter)
             gone = [
                 f.path for f in self.store.list_files()
                 if is_within(f.path, change.path) and f.path not in seen
@@ -358,16 +374,52 @@ class IndexingPipeline:
             if not path.exists():
                 self._delete(Change("delete", change.path, is_dir=True))
             return
-        self._upsert_file(path, root, path_filter)
+        self._upsert_files([path], root, path_filter)
 
-    def _upsert_file(self, path: Path, root: Path, path_filter: PathFilter) -> None:
+    def _upsert_files(self, paths: list[Path], root: Path, path_filter: PathFilter) -> None:
+        """Index files in groups: a handful of LanceDB commits per group, not per file.
+
+        Each commit costs ~20-30 ms here, so writing file by file made small files cost
+        ~0.15-0.3 s each. A file that fails, is skipped or is unchanged is settled on its own.
+        """
+        for start in range(0, len(paths), GROUP_FILES):
+            group = paths[start : start + GROUP_FILES]
+            records = {r.path: r for r in self.store.get_files([str(p) for p in group])}
+            parsed: list[ParsedFile] = []
+            for path in group:
+                if self._stop.is_set():
+                    return
+                while self._paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.1)
+                try:
+                    item = self._prepare_file(path, root, path_filter, records.get(str(path)))
+                except Exception as exc:  # one file never aborts the group
+                    log.exception("failed to index %s", path)
+                    self._fail_safely(str(path), f"internal error: {exc}")
+                    continue
+                if item is not None:
+                    parsed.append(item)
+            if parsed:
+                try:
+                    self._write_parsed(parsed)
+                except Exception as exc:
+                    log.exception("failed to write %d files", len(parsed))
+                    for item in parsed:
+                        self._fail_safely(str(item.path), f"internal error: {exc}")
+            if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
+                self._apply_vectors()
+            self._emit_progress()
+
+    def _prepare_file(
+        self, path: Path, root: Path, path_filter: PathFilter, record: FileRecord | None
+    ) -> ParsedFile | None:
+        """Check, hash, parse and chunk one file; None when it needs no (more) writing."""
         key = str(path)
         self.progress.current_path = key
         if not os.path.lexists(path):
             self._delete(Change("delete", key))
-            return
+            return None
         verdict = path_filter.check_file(path, root)
-        record = self.store.get_file(key)
         if not verdict.ok:
             if verdict.skip_visible:
                 self._record(path, root, record, FileStage.SKIPPED, verdict.reason or "skipped",
@@ -377,7 +429,7 @@ class IndexingPipeline:
             elif record is not None:
                 self._delete(Change("delete", key))
             self._done_file()
-            return
+            return None
         try:
             st = path.stat()
             current = record is not None and record.parser.endswith(self.chunk_signature)
@@ -386,38 +438,23 @@ class IndexingPipeline:
                 and record.stage in (FileStage.PARSED, FileStage.EMBEDDED)
             ):
                 self._done_file()
-                return
+                return None
             self.progress.stage = "hashing"
             content_hash, size, mtime_ns = hash_file(path)
         except FileNotFoundError:
             self._delete(Change("delete", key))
-            return
+            return None
         except OSError as exc:
             self._fail(key, f"cannot read file: {exc.strerror or exc}", root)
-            return
+            return None
         if record and current and record.content_hash == content_hash and record.stage in (
             FileStage.PARSED,
             FileStage.EMBEDDED,
         ):
             # Touched but identical (e.g. `touch`, a checkout): remember the new mtime only.
-            self.store.upsert_files([_with(record, size=size, mtime_ns=mtime_ns)])
+            self.store.upsert_files([replace(record, size=size, mtime_ns=mtime_ns)])
             self._done_file()
-            return
-        self._index_file(path, root, record, content_hash, size, mtime_ns)
-
-    def _index_file(
-        self,
-        path: Path,
-        root: Path,
-        record: FileRecord | None,
-        content_hash: str,
-        size: int,
-        mtime_ns: int,
-    ) -> None:
-        key = str(path)
-        # Mark queued with an empty hash first: a crash from here on leaves a row the scanner retries.
-        self._record(path, root, record, FileStage.QUEUED, "", content_hash="", size=size,
-                     mtime_ns=mtime_ns)
+            return None
         self.progress.stage = "parsing"
         try:
             doc = parse_file(path)
@@ -431,27 +468,50 @@ class IndexingPipeline:
         except CairnError as exc:
             self.store.remove_chunks([key])
             self._fail(key, exc.message, root)
-            return
+            return None
         if not chunks:
+            self.store.remove_chunks([key])
             self._fail(key, "no text could be extracted", root)
-            return
+            return None
+        return ParsedFile(path, root, record, content_hash, size, mtime_ns,
+                       doc.parser + self.chunk_signature, chunks)
+
+    def _write_parsed(self, items: list[ParsedFile]) -> None:
+        """Write a group of parsed files: queued rows, chunks, final rows, embedding jobs.
+
+        Rows go `queued` (empty hash) before any chunk is written, so a crash in between leaves
+        rows the scanner retries; a file gets its content hash only with its final row.
+        """
         self.progress.stage = "writing"
-        reuse = self.store.vectors_for_hashes([c.text_hash for c in chunks])
-        pending_ids = self.store.replace_chunks(key, str(root), path.suffix.lower(), chunks, reuse)
-        # replace_chunks lists the ids of the chunks it found no vector for, in chunk order.
-        fresh = [c.embed_text for c in chunks if c.text_hash not in reuse]
-        need = list(zip(pending_ids, fresh, strict=True))
-        stage = FileStage.PARSED if need else FileStage.EMBEDDED
-        self._record(path, root, record, stage, "", content_hash=content_hash, size=size,
-                     mtime_ns=mtime_ns, parser=doc.parser + self.chunk_signature,
-                     chunk_count=len(chunks))
-        self._emit(FileParsed(key, len(chunks)))
-        if need:
-            self._reused[key] = len(chunks) - len(need)
-            self._queue_embedding(key, need)
-        else:
-            self._emit(FileEmbedded(key, len(chunks), embedded=0, reused=len(chunks)))
-        self._done_file()
+        self.store.upsert_files([
+            file_row(i.path, i.root, i.record, FileStage.QUEUED, "", content_hash="",
+                      size=i.size, mtime_ns=i.mtime_ns)
+            for i in items
+        ])
+        reuse = self.store.vectors_for_hashes([c.text_hash for i in items for c in i.chunks])
+        finals: list[tuple[ParsedFile, list[tuple[str, str]], FileRecord]] = []
+        for i in items:
+            key = str(i.path)
+            pending_ids = self.store.replace_chunks(key, str(i.root), i.path.suffix.lower(),
+                                                    i.chunks, reuse)
+            # replace_chunks lists the ids of the chunks it found no vector for, in order.
+            fresh = [c.embed_text for c in i.chunks if c.text_hash not in reuse]
+            need = list(zip(pending_ids, fresh, strict=True))
+            stage = FileStage.PARSED if need else FileStage.EMBEDDED
+            finals.append((i, need, file_row(
+                i.path, i.root, i.record, stage, "", content_hash=i.content_hash, size=i.size,
+                mtime_ns=i.mtime_ns, parser=i.parser, chunk_count=len(i.chunks),
+            )))  # fmt: skip
+        self.store.upsert_files([row for _, _, row in finals])
+        for i, need, _ in finals:
+            key, n = str(i.path), len(i.chunks)
+            self._emit(FileParsed(key, n))
+            if need:
+                self._reused[key] = n - len(need)
+                self._queue_embedding(key, need)
+            else:
+                self._emit(FileEmbedded(key, n, embedded=0, reused=n))
+            self._done_file()
 
     def _record(
         self,
@@ -462,19 +522,7 @@ class IndexingPipeline:
         reason: str,
         **fields: object,
     ) -> None:
-        base = record or FileRecord(
-            path=str(path), folder=str(root), ext=path.suffix.lower(), size=0, mtime_ns=0,
-            content_hash="", stage=FileStage.QUEUED,
-        )
-        updates: dict[str, object] = {"stage": stage, "reason": reason, "folder": str(root)}
-        updates.update(fields)
-        if "size" not in fields:  # describe the file as it is now, so a rescan leaves it alone
-            try:
-                st = path.stat()
-                updates.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-            except OSError:
-                pass
-        self.store.upsert_files([_with(base, **updates)])
+        self.store.upsert_files([file_row(path, root, record, stage, reason, **fields)])
 
     def _fail(self, path: str, reason: str, root: Path | None = None) -> None:
         root = root or self._root_of(path)
@@ -486,102 +534,19 @@ class IndexingPipeline:
         self._emit(FileFailed(path, reason))
         self._done_file()
 
+    def _fail_safely(self, path: str, reason: str) -> None:
+        """`_fail`, and if the store itself is failing, at least the event and the count."""
+        try:
+            self._fail(path, reason)
+        except Exception:
+            log.exception("could not record the failure of %s", path)
+            self._emit(FileFailed(path, reason))
+            self._done_file()
+
     def _done_file(self) -> None:
         self.progress.files_done = min(self.progress.files_done + 1, self.progress.files_total)
 
     # ------------------------------------------------------------------ embedding
-    def _queue_embedding(self, path: str, items: list[tuple[str, str]]) -> None:
-        self._remaining.setdefault(path, set()).update(i for i, _ in items)
-        with self._cond:
-            self.progress.chunks_pending += len(items)
-        for start in range(0, len(items), self._batch):
-            part = items[start : start + self._batch]
-            with self._cond:
-                self._busy += 1
-            self._embed_in.put(
-                _EmbedJob([i for i, _ in part], [t for _, t in part], [path] * len(part))
-            )
-
-    def _embed_loop(self) -> None:
-        """Embedder thread: gathers queued jobs into batches and computes vectors."""
-        while True:
-            job = self._embed_in.get()
-            if job is None:
-                return
-            jobs = [job]
-            # Gather more queued jobs so length-sorting has texts to sort (bounded batch).
-            while sum(len(j.ids) for j in jobs) < self._batch * 4:
-                try:
-                    nxt = self._embed_in.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._embed_in.put(None)
-                    break
-                jobs.append(nxt)
-            merged = _EmbedJob(
-                [i for j in jobs for i in j.ids],
-                [t for j in jobs for t in j.texts],
-                [p for j in jobs for p in j.paths],
-            )
-            self.progress.stage = "embedding"
-            try:
-                vectors = self._embed(merged.texts)
-                self._embed_out.put((merged, vectors))
-            except Exception as exc:  # model missing or broken: report, keep keyword search
-                log.exception("embedding failed")
-                self.embedder_error = str(exc)
-                self._embed_out.put(exc)
-            finally:
-                with self._cond:
-                    self._busy -= len(jobs) - 1  # the writer releases one per merged result
-
-    def _apply_vectors(self) -> None:
-        """Writer side: store finished vectors in one write per batch, update file stages."""
-        results: list[tuple[_EmbedJob, object]] = []
-        while True:
-            try:
-                item = self._embed_out.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, BaseException):
-                with self._cond:
-                    self._busy -= 1
-                    self._cond.notify_all()
-                continue
-            results.append(item)
-        self._last_vectors_write = time.monotonic()
-        if not results:
-            return
-        try:
-            ids = [i for job, _ in results for i in job.ids]
-            import numpy as np
-
-            matrix = np.concatenate([np.asarray(v, dtype=np.float32) for _, v in results])
-            self.store.set_vectors(ids, matrix)  # the vector index follows via its store sink
-            self.progress.record_embedded(len(ids))
-            done_paths: list[str] = []
-            for job, _ in results:
-                for chunk_id, path in zip(job.ids, job.paths):
-                    left = self._remaining.get(path)
-                    if left is None:
-                        continue
-                    left.discard(chunk_id)
-                    if not left:
-                        del self._remaining[path]
-                        done_paths.append(path)
-            finished = [r for r in self.store.get_files(done_paths) if r.stage == FileStage.PARSED]
-            self.store.set_stages([r.path for r in finished], FileStage.EMBEDDED)  # one commit
-            for record in finished:
-                n = record.chunk_count
-                reused = self._reused.pop(record.path, 0)
-                self._emit(FileEmbedded(record.path, n, embedded=n - reused, reused=reused))
-        finally:
-            with self._cond:
-                self._busy -= len(results)
-                self._cond.notify_all()
-        self._emit_progress()
-
     def _emit_progress(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
@@ -599,9 +564,3 @@ class IndexingPipeline:
                 eta_seconds=p.eta(),
             )
         )
-
-
-def _with(record: FileRecord, **changes: object) -> FileRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)  # type: ignore[arg-type]

@@ -394,7 +394,13 @@ def test_progress_ends_complete_and_shows_eta_while_embedding(tmp_path: Path) ->
         kb.close()
 
 
-def test_pause_holds_files_and_resume_finishes_them(tmp_path: Path) -> None:
+def test_pause_holds_files_and_resume_finishes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pause takes effect between write groups; one file per group makes that every file.
+    import indexer.pipeline
+
+    monkeypatch.setattr(indexer.pipeline, "GROUP_FILES", 1)
     docs = make_docs(tmp_path)
     names = [f"h{i}.txt" for i in range(4)]
     for i, name in enumerate(names):
