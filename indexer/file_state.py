@@ -114,3 +114,15 @@ def file_row(
         except OSError:
             pass
     return replace(base, **updates)  # type: ignore[arg-type]
+
+
+def write_failure_reason(exc: BaseException) -> str:
+    """What to tell the user when the index could not be written (no Rust source paths)."""
+    text = str(exc)
+    if "No space left" in text or "os error 28" in text or "Errno 28" in text:
+        return ("the disk is full: Cairn could not write the index. Free some space; the file "
+                "is indexed again on the next scan")
+    if "Permission denied" in text or "os error 13" in text:
+        return "Cairn may not write its index folder (permission denied); the file is retried"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"could not write the index ({first[:160]}); the file is retried on the next scan"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from indexer.changes import Change, ChangeQueue
 from indexer.chunking import chunk_document
-from indexer.errors import CairnError
+from indexer.errors import CairnError, StoreError
 from indexer.events import (
     EventCallback,
     FileEmbedded,
@@ -52,6 +52,7 @@ from indexer.file_state import (
     file_row,
     hash_file,
     is_utf8_name,
+    write_failure_reason,
 )
 from indexer.parsing import parse_file
 from indexer.pipeline_vectors import VectorStage
@@ -225,8 +226,8 @@ class IndexingPipeline(VectorStage):
                 if now - last_maintain > MAINTAIN_INTERVAL_S:
                     # Cheap when nothing is due (~1 ms); compacts after bursts of small writes
                     # so search stays fast and old versions don't pile up under constant edits.
+                    last_maintain = now  # before: a failing compaction must not spin
                     self.store.maintain()
-                    last_maintain = now
                 if self.is_idle() and not idle_announced:
                     self.progress.stage = "idle"
                     self.progress.current_path = None
@@ -272,7 +273,7 @@ class IndexingPipeline(VectorStage):
             except Exception as exc:  # one file never aborts the batch
                 log.exception("failed to apply %s", change)
                 if change.kind == "upsert" and not change.is_dir:
-                    self._fail_safely(change.path, f"internal error: {exc}")
+                    self._fail_safely(change.path, exc)
             if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
                 self._apply_vectors()
             self._emit_progress()
@@ -395,7 +396,7 @@ class IndexingPipeline(VectorStage):
                     item = self._prepare_file(path, root, path_filter, records.get(str(path)))
                 except Exception as exc:  # one file never aborts the group
                     log.exception("failed to index %s", path)
-                    self._fail_safely(str(path), f"internal error: {exc}")
+                    self._fail_safely(str(path), exc)
                     continue
                 if item is not None:
                     parsed.append(item)
@@ -405,7 +406,7 @@ class IndexingPipeline(VectorStage):
                 except Exception as exc:
                     log.exception("failed to write %d files", len(parsed))
                     for item in parsed:
-                        self._fail_safely(str(item.path), f"internal error: {exc}")
+                        self._fail_safely(str(item.path), exc)
             if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
                 self._apply_vectors()
             self._emit_progress()
@@ -467,11 +468,11 @@ class IndexingPipeline(VectorStage):
             )
         except CairnError as exc:
             self.store.remove_chunks([key])
-            self._fail(key, exc.message, root)
+            self._fail(key, exc.message, root, seen=(size, mtime_ns))
             return None
         if not chunks:
             self.store.remove_chunks([key])
-            self._fail(key, "no text could be extracted", root)
+            self._fail(key, "no text could be extracted", root, seen=(size, mtime_ns))
             return None
         return ParsedFile(path, root, record, content_hash, size, mtime_ns,
                        doc.parser + self.chunk_signature, chunks)
@@ -524,18 +525,35 @@ class IndexingPipeline(VectorStage):
     ) -> None:
         self.store.upsert_files([file_row(path, root, record, stage, reason, **fields)])
 
-    def _fail(self, path: str, reason: str, root: Path | None = None) -> None:
+    def _fail(
+        self, path: str, reason: str, root: Path | None = None,
+        seen: tuple[int, int] | None = None,
+    ) -> None:
+        """Record a failed file. `seen` is the (size, mtime) of the bytes that failed: a file
+        rewritten since then differs from the row, so the next scan tries it again."""
         root = root or self._root_of(path)
         record = self.store.get_file(path)
         if root is not None:
+            fingerprint = {"size": seen[0], "mtime_ns": seen[1]} if seen else {}
             self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="",
-                         chunk_count=0)
+                         chunk_count=0, **fingerprint)
         self._remaining.pop(path, None)
         self._emit(FileFailed(path, reason))
         self._done_file()
 
-    def _fail_safely(self, path: str, reason: str) -> None:
-        """`_fail`, and if the store itself is failing, at least the event and the count."""
+    def _fail_safely(self, path: str, exc: Exception) -> None:
+        """Report a file whose processing raised `exc`.
+
+        An index write that failed (disk full, permissions) says nothing about the file: its row
+        is left as it was, so the old text stays searchable and the next scan retries it. Any
+        other error is recorded as the file's failure.
+        """
+        if isinstance(exc, StoreError):
+            self._remaining.pop(path, None)
+            self._emit(FileFailed(path, write_failure_reason(exc)))
+            self._done_file()
+            return
+        reason = f"internal error: {exc}"
         try:
             self._fail(path, reason)
         except Exception:
