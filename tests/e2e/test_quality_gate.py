@@ -6,10 +6,11 @@ printed into the CI log (run with `-s` to see them locally).
 
 - Retrieval (all 40 questions, three modes): measured hybrid hit@5 1.000, MRR@10 0.94,
   nDCG@10 0.95, evidence recall 1.0.
-- Answers (a fixed 10-question subset: 7 answerable, 3 not) with the small real model, Qwen2.5-
-  Coder 0.5B (the default 1.5B is measured by `cairn eval` in docs/quality.md; it would add
-  ~5 minutes to CI on 2 cores). Temperature 0, but llama.cpp builds may differ in the last
-  digits, so the floors sit one question below what was measured.
+- Answers with the default model, Qwen2.5-Coder 1.5B, on a fixed 10-question subset (7
+  answerable, 3 not; ~2 minutes on 2 cores). Measured: 7/7 correct and cited, 2/3 refused.
+  Temperature 0, but llama.cpp builds and retrieval ties (equal scores break by chunk id) can
+  move an answer, so each floor sits one question below what was measured. The 0.5B model
+  answers too little to gate on (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ pytestmark = pytest.mark.real_models
 
 EVAL = Path(__file__).resolve().parents[1] / "data" / "eval"
 RETRIEVAL_FLOORS = {"hit_at_5": 0.93, "mrr": 0.85, "ndcg_at_10": 0.85, "evidence_recall": 0.9}
-ANSWER_SUBSET = ("dev-01", "dev-02", "dev-04", "dev-06", "dev-07", "dev-10", "dev-14",
+ANSWER_SUBSET = ("dev-01", "dev-02", "dev-03", "dev-07", "dev-08", "dev-10", "dev-14",
                  "dev-35", "dev-36", "dev-38")
-ANSWER_FLOORS: dict[str, float] = {}  # filled from the measured run below
+ANSWER_FLOORS = {"correct_rate": 0.85, "citation_accuracy": 0.8,
+                 "refusal_rate_unanswerable": 0.33}
+ANSWER_CEILINGS = {"false_refusal_rate": 0.15}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +48,7 @@ def pydoc_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase
          str(EVAL / "pydoc_topics_3.11.7.json")],
         check=True, capture_output=True,
     )
-    settings = load_settings(
-        root / "home", folders=[corpus], chat_model="qwen2.5-coder-0.5b-instruct-q4_k_m"
-    )
+    settings = load_settings(root / "home", folders=[corpus])  # the default models
     with KnowledgeBase(settings, build_hub(settings)) as kb:
         kb.index(timeout=1800)
         yield kb
@@ -77,9 +78,9 @@ def test_pydoc_retrieval_quality_gate(pydoc_kb: KnowledgeBase) -> None:
 def test_pydoc_answers_quality_gate(pydoc_kb: KnowledgeBase) -> None:
     questions = [q for q in load_questions(EVAL / "pydoc_qa.jsonl") if q.id in ANSWER_SUBSET]
     assert len(questions) == len(ANSWER_SUBSET)
-    run = run_answers(pydoc_kb, questions, config="qwen2.5-coder-0.5b")
+    run = run_answers(pydoc_kb, questions, config="qwen2.5-coder-1.5b")
     summary = run.summary.to_dict()
-    _print("pydoc answers, 0.5B", {"0.5B": summary},
+    _print("pydoc answers, default 1.5B", {"1.5B": summary},
            ("correct_rate", "citation_accuracy", "refusal_rate_unanswerable",
             "false_refusal_rate", "grounded_rate"))
     for row in run.rows:
@@ -87,3 +88,5 @@ def test_pydoc_answers_quality_gate(pydoc_kb: KnowledgeBase) -> None:
     assert not [r.error for r in run.rows if r.error]
     for metric, floor in ANSWER_FLOORS.items():
         assert summary[metric] >= floor, f"{metric} {summary[metric]} < {floor}"
+    for metric, ceiling in ANSWER_CEILINGS.items():
+        assert summary[metric] <= ceiling, f"{metric} {summary[metric]} > {ceiling}"
