@@ -1,0 +1,462 @@
+"""Indexing benchmarks: full index of the pydoc corpus vs the raw ONNX ceiling, and live sync.
+
+Prints one JSON object. Two parts (`--part a|b|all`, default all):
+
+a) Full index of the pydoc corpus (79 Markdown files, ~1,140 chunks) in a fresh temporary home
+   with the real embedder: wall time from `scan()` to idle, files/s, chunks/s end to end, peak
+   RSS (getrusage) after indexing. Then, in the same run, the raw onnxruntime throughput of the
+   same model.onnx (same intra-op thread count as the embedder's own session) on the same texts
+   (the stored chunks' embed texts, heading + text), sorted by length, greedy batches of at most
+   `--raw-batch-tokens` padded tokens, mean pooling + L2 in numpy. `pipeline_efficiency` =
+   e2e chunks/s / raw chunks/s (target >= 0.85). `--embedder-pass` also times
+   `FastEmbedEmbedder.embed` on the same texts, to split any loss between the embedder wrapper
+   and the pipeline around it. On a shared machine the two passes run one after the other, so
+   drifting background load moves the ratio; the JSON records the load average of each phase
+   and this process's CPU seconds per chunk (a load-robust second opinion).
+
+b) Live sync on a folder of `--files` (1,000) small text files, 2-5 sentences each from the
+   pydoc text. After indexing it, `--trials` (20) times: with `start_watching()` active, append
+   a unique word to one file and measure (1) until `search(word, mode="bm25")` returns the file
+   (keyword-searchable; target p95 < 1 s) and (2) until the file's `FileEmbedded` event after
+   the edit (semantically searchable; target p95 < 5 s). Then rename one embedded file
+   `--renames` (10) times and count embedding work on the pipeline's embedder thread (calls,
+   texts, `progress.chunks_embedded` delta, FileEmbedded events with embedded > 0): must be 0.
+
+    .venv/bin/python bench/bench_indexing.py                       # both parts
+    .venv/bin/python bench/bench_indexing.py --part a --embedder-pass
+    .venv/bin/python bench/bench_indexing.py --part b --files 1000 --trials 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from indexer.config import load_settings
+from indexer.events import Event, FileEmbedded, FileParsed
+from indexer.service import KnowledgeBase, build_hub
+
+TOPICS_JSON = ROOT / "tests/data/eval/pydoc_topics_3.11.7.json"
+MAKE_CORPUS = ROOT / "tests/data/eval/make_pydoc_corpus.py"
+
+
+# ----------------------------------------------------------------------------- helpers
+def peak_rss_mb() -> float:
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)
+
+
+def current_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(np.ceil(q / 100 * len(s))) - 1))
+    return s[k]
+
+
+def background_load() -> list[dict[str, Any]]:
+    """Other processes using CPU right now (ps), so the JSON says what shared the machine."""
+    try:
+        out = subprocess.run(
+            ["ps", "-eo", "pid,pcpu,rss,etimes,args", "--sort=-pcpu"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.splitlines()[1:]
+    except (OSError, subprocess.SubprocessError):
+        return []
+    procs = []
+    for line in out:
+        parts = line.split(None, 4)
+        if len(parts) < 5 or int(parts[0]) == os.getpid():
+            continue
+        if float(parts[1]) >= 5.0:
+            procs.append(
+                {
+                    "pid": int(parts[0]),
+                    "pcpu": float(parts[1]),
+                    "rss_mb": round(int(parts[2]) / 1024),
+                    "cmd": parts[4][:120],
+                }
+            )
+    return procs[:6]
+
+
+class EventLog:
+    """Thread-safe event sink with waiting on a predicate."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(self, pred: Callable[[Event], bool], start: int, timeout: float) -> Event | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = start
+            while True:
+                while i < len(self.events):
+                    if pred(self.events[i]):
+                        return self.events[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(min(left, 0.1))
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.events)
+
+
+class EmbedCounter:
+    """Wraps an embedder's `embed` (instance attribute, set before the KB opens)."""
+
+    def __init__(self, embedder: Any) -> None:
+        self._inner = embedder.embed
+        self.calls = 0
+        self.texts = 0
+        self.seconds = 0.0
+        self.pipeline_calls = 0
+        self.pipeline_texts = 0
+        embedder.embed = self
+
+    def __call__(self, texts: Sequence[str]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._inner(texts)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.calls += 1
+            self.texts += len(texts)
+            if threading.current_thread().name == "cairn-embedder":
+                self.pipeline_calls += 1
+                self.pipeline_texts += len(texts)
+
+
+def onnx_session_of(embedder: Any) -> Any:
+    """The onnxruntime InferenceSession inside FastEmbedEmbedder (fastembed internals)."""
+    model = embedder._model  # fastembed.TextEmbedding
+    inner = getattr(model, "model", None)  # OnnxTextEmbedding
+    session = getattr(inner, "model", None)
+    if session is None or not hasattr(session, "run"):
+        raise RuntimeError("cannot find the embedder's onnxruntime session")
+    return session
+
+
+class RawOnnx:
+    """The ceiling: onnxruntime directly, length-sorted greedy batches, numpy pooling."""
+
+    def __init__(self, model_dir: Path, threads: int, window: int, max_batch_tokens: int) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(model_dir / "model.onnx"),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(window)
+        self.tokenizer.no_padding()
+        self.max_batch_tokens = max_batch_tokens
+
+    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:  # ascending, so the newest text is the batch's longest
+            if cur and (len(cur) + 1) * lengths[i] > self.max_batch_tokens:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
+        encodings = self.tokenizer.encode_batch(list(texts))
+        lengths = [len(e.ids) for e in encodings]
+        out = np.empty((len(texts), 0), dtype=np.float32)
+        plan = self.batches(lengths)
+        padded = 0
+        for batch in plan:
+            width = max(lengths[i] for i in batch)
+            padded += width * len(batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                ids[row, : lengths[i]] = encodings[i].ids
+                mask[row, : lengths[i]] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feeds)[0]
+            maskf = mask.astype(np.float32)
+            pooled = np.einsum("bsd,bs->bd", hidden, maskf) / maskf.sum(1, keepdims=True)
+            pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+            if out.shape[1] == 0:
+                out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
+            out[batch] = pooled
+        return out, {"batches": len(plan), "tokens": sum(lengths), "padded_tokens": padded}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, this process's CPU seconds)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - w0, time.process_time() - c0
+
+
+def stored_embed_texts(kb: KnowledgeBase) -> list[str]:
+    """Every stored chunk's embed text (same rule as Chunk.embed_text / pipeline._embed_text)."""
+    assert kb.store is not None
+    table = kb.store.chunks_table().to_arrow()
+    cols = table.column_names
+    texts = table.column("text").to_pylist()
+    heads = table.column("heading").to_pylist() if "heading" in cols else [""] * len(texts)
+    return [f"{h}\n{t}" if h else t for h, t in zip(heads, texts)]
+
+
+# ----------------------------------------------------------------------------- part a
+def expected_embed_texts(corpus: Path, settings: Any, embedder: Any) -> list[str]:
+    """The chunks' embed texts the pipeline will store, computed ahead with its own parser and
+    chunker (checked against the stored texts after indexing)."""
+    from indexer.chunking import chunk_document
+    from indexer.parsing import parse_file
+
+    texts: list[str] = []
+    for path in sorted(corpus.rglob("*.md")):
+        doc = parse_file(path)
+        for chunk in chunk_document(
+            doc,
+            count_tokens=embedder.count_tokens,
+            max_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        ):
+            texts.append(chunk.embed_text)
+    return texts
+
+
+def halves(texts: list[str]) -> tuple[list[str], list[str]]:
+    """Two halves with the same length distribution (alternate texts in length order)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [texts[i] for i in order[0::2]], [texts[i] for i in order[1::2]]
+
+
+def part_a(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    corpus = work / "pydoc"
+    subprocess.run(
+        [sys.executable, str(MAKE_CORPUS), str(corpus), "--from-json", str(TOPICS_JSON)],
+        check=True,
+        capture_output=True,
+    )
+    n_files = sum(1 for _ in corpus.rglob("*.md"))
+    home = work / "home_a"
+    settings = load_settings(home, folders=[corpus], embed_threads=args.threads)
+    hub = build_hub(settings)
+    events = EventLog()
+    result: dict[str, Any] = {"files": n_files}
+    rss_before = current_rss_mb()
+    _, t_load, _ = timed(lambda: hub.embedder().load())
+    embedder = hub.embedder()
+    counter = EmbedCounter(embedder)
+    session = onnx_session_of(embedder)
+    threads = session.get_session_options().intra_op_num_threads  # 0 = all cores
+    texts = expected_embed_texts(corpus, settings, embedder)
+    first, second = halves(texts)
+    # Side passes bracket the e2e run (half of the texts before, half after), so load that
+    # drifts during the run hits both sides alike. Their sum covers every chunk once.
+    raw = RawOnnx(embedder.model_dir, threads, embedder._window, args.raw_batch_tokens)
+    raw.embed(texts[:4])  # warm-up (session init, first-run allocations)
+    side: dict[str, list[tuple[float, float]]] = {"raw": [], "embedder": []}
+    plans: list[dict[str, int]] = []
+    raw_vecs: dict[str, np.ndarray] = {}
+    emb_vecs: dict[str, np.ndarray] = {}
+
+    def side_passes(part: list[str], order: Sequence[str]) -> None:
+        for name in order:
+            if name == "raw":
+                (vecs, plan), w, c = timed(lambda: raw.embed(part))
+                plans.append(plan)
+                raw_vecs.update(zip(part, vecs))
+            else:
+                emb, w, c = timed(lambda: counter._inner(part))
+                emb_vecs.update(zip(part, emb))
+            side[name].append((w, c))
+
+    names = ["raw", "embedder"] if args.embedder_pass else ["raw"]
+    load_side_before = loadavg()
+    side_passes(first, names)
+    with KnowledgeBase(settings, hub, events) as kb:
+        load_before = loadavg()
+        w0, c0, start_wall = time.perf_counter(), time.process_time(), time.time()
+        kb.scan()
+        kb.wait_idle()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        load_after = loadavg()
+        peak = peak_rss_mb()
+        rss_after = current_rss_mb()
+        assert kb.store is not None and kb.pipeline is not None
+        n_chunks = kb.store.chunk_count()
+        stored = stored_embed_texts(kb)
+        parsed_at = [e.at for e in events.events if isinstance(e, FileParsed)]
+        embedded_events = [e for e in events.events if isinstance(e, FileEmbedded)]
+        result.update(
+            chunks=n_chunks,
+            stored_texts_match_side_pass_texts=sorted(stored) == sorted(texts),
+            embedder_load_s=round(t_load, 2),
+            e2e_wall_s=round(wall, 2),
+            e2e_files_per_s=round(n_files / wall, 2),
+            e2e_chunks_per_s=round(n_chunks / wall, 2),
+            e2e_cpu_s_per_chunk=round(cpu / n_chunks, 4),
+            all_files_keyword_searchable_after_s=round(max(parsed_at) - start_wall, 2)
+            if parsed_at
+            else None,
+            files_embedded_events=len(embedded_events),
+            chunks_embedded_progress=kb.pipeline.progress.chunks_embedded,
+            embed_calls=counter.pipeline_calls,
+            embed_texts=counter.pipeline_texts,
+            time_inside_embed_s=round(counter.seconds, 2),
+            embed_busy_fraction=round(counter.seconds / wall, 3),
+            loadavg_during_e2e=[load_before, load_after],
+            peak_rss_mb_after_indexing=peak,
+            rss_mb_before_open=rss_before,
+            rss_mb_after_indexing=rss_after,
+            onnx_intra_op_threads=threads,
+        )
+    side_passes(second, list(reversed(names)))
+    load_side_after = loadavg()
+    raw_w = sum(w for w, _ in side["raw"])
+    raw_c = sum(c for _, c in side["raw"])
+    result.update(
+        raw_wall_s=round(raw_w, 2),
+        raw_halves_wall_s=[round(w, 2) for w, _ in side["raw"]],
+        raw_chunks_per_s=round(len(texts) / raw_w, 2),
+        raw_cpu_s_per_chunk=round(raw_c / len(texts), 4),
+        raw_tokens_per_s=round(sum(p["tokens"] for p in plans) / raw_w, 1),
+        raw_plan={k: sum(p[k] for p in plans) for k in plans[0]},
+        raw_max_batch_tokens=args.raw_batch_tokens,
+        loadavg_side_passes=[load_side_before, load_side_after],
+    )
+    result["pipeline_efficiency"] = round(
+        result["e2e_chunks_per_s"] / result["raw_chunks_per_s"], 3
+    )
+    result["pipeline_efficiency_cpu"] = round(
+        result["raw_cpu_s_per_chunk"] / result["e2e_cpu_s_per_chunk"], 3
+    )
+    if args.embedder_pass:
+        emb_w = sum(w for w, _ in side["embedder"])
+        emb_c = sum(c for _, c in side["embedder"])
+        result.update(
+            embedder_wall_s=round(emb_w, 2),
+            embedder_chunks_per_s=round(len(texts) / emb_w, 2),
+            embedder_cpu_s_per_chunk=round(emb_c / len(texts), 4),
+            embedder_vs_raw=round(raw_w / emb_w, 3),
+            e2e_vs_embedder=round(emb_w / wall, 3),
+            embedder_vs_raw_max_abs_diff=max(
+                float(np.abs(v - raw_vecs[t]).max()) for t, v in emb_vecs.items()
+            ),
+        )
+    return result
+
+
+# ----------------------------------------------------------------------------- part b
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--part", choices=["a", "b", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=0, help="embed_threads; 0 = all cores")
+    parser.add_argument("--raw-batch-tokens", type=int, default=1024)
+    parser.add_argument(
+        "--embedder-pass",
+        action="store_true",
+        help="part a: also time FastEmbedEmbedder.embed on the same texts",
+    )
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--renames", type=int, default=10)
+    parser.add_argument("--poll-s", type=float, default=0.03)
+    parser.add_argument("--trial-timeout", type=float, default=60.0)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+
+    import onnxruntime
+
+    work = Path(tempfile.mkdtemp(prefix="cairn-bench-indexing-"))
+    out: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__,
+            "loadavg_at_start": loadavg(),
+            "background_processes": background_load(),
+        },
+        "args": vars(args),
+    }
+    t0 = time.perf_counter()
+    try:
+        if args.part in ("a", "all"):
+            out["full_index"] = part_a(work, args)
+        if args.part in ("b", "all"):
+            from bench_live_sync import part_b  # bench/ is on sys.path when run as a script
+
+            out["live_sync"] = part_b(work, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out["machine"]["loadavg_at_end"] = loadavg()
+    out["total_wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
