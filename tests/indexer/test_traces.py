@@ -24,6 +24,7 @@ from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub
 from indexer.traces import TraceStore, answer_to_dict
+from tests.indexer.test_answer_cache import write_docs as write_cache_docs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:UserWarning")
 
@@ -33,13 +34,7 @@ FOLLOW_Q = "and what about closing it before servicing?"
 
 
 def write_docs(docs: Path) -> None:
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "valves.md").write_text(
-        "# Maintenance\n\nThe zephyrine valve closes with a quarter turn counterclockwise. "
-        "Close the zephyrine valve before servicing the pump.\n", encoding="utf-8")
-    (docs / "kitchen.txt").write_text(
-        "Granite countertops need sealing once a year with a penetrating sealer.\n",
-        encoding="utf-8")
+    write_cache_docs(docs)  # valves.md and kitchen.txt
     (docs / "pump.md").write_text(
         "# Pump\n\nThe pump pressure should stay at 40 psi. Check the gauge daily.\n",
         encoding="utf-8")
