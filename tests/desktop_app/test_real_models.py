@@ -1,7 +1,9 @@
 """The one GUI test with the real models: index the samples, ask, open the cited PDF page.
 
-Runs the real app stack offscreen (MiniLM embedder + Qwen2.5-Coder 0.5B through llama.cpp, n_ctx
-2048). Slow: about 1–2 minutes on a 2-core machine, most of it assembling and loading the model.
+Runs the real app stack offscreen with the default models a user gets (MiniLM embedder +
+Qwen2.5-Coder 1.5B through llama.cpp, n_ctx 2048). The 0.5B model refuses this question under
+the current prompt, so it is not what this test should judge the app by. About 1 minute on a
+2-core machine, most of it assembling and loading the model.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 REAL = {
     "embedder_backend": "fastembed",
     "generator_backend": "llama_cpp",
-    "chat_model": "qwen2.5-coder-0.5b-instruct-q4_k_m",
     "n_ctx": 2048,
 }
 
@@ -27,7 +28,6 @@ def test_real_models_answer_with_a_citation(qtbot, window_factory, sample_docs: 
     window = window_factory(overrides=REAL)
     window.add_folder(sample_docs)
     wait_indexed(qtbot, window, 4, timeout=300_000)
-    # The 0.5B model answers this one reliably (it refuses some others, e.g. about tea).
     turn = ask_and_wait(qtbot, window, "How long does it take for the eye to adapt to darkness?",
                         timeout=600_000)
     assert not turn.error, turn.error
