@@ -204,6 +204,10 @@ def _missing_hint(spec: ModelSpec) -> str:
     """What a user can do to get `spec`, phrased for the CLI and the GUI alike."""
     options: list[str] = []
     parts = spec.source.parts
+    if getattr(sys, "frozen", False):  # an installed app: no checkout, no pip, no CLI on PATH
+        what = "a .gguf file" if spec.role == "chat" else "a folder with model.onnx"
+        online = " download it (needs internet) or" if spec.source.url else ""
+        return f"open Settings → Models and{online} choose {what} you already have."
     if parts:
         if len(parts) == 1:
             reqs = parts[0].requirement

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -239,3 +240,15 @@ def test_real_small_qwen_is_assembled_from_packages(qwen_small_path: Path) -> No
     assert qwen_small_path.read_bytes()[:4] == b"GGUF"
     status = {s.model_id: s for s in model_status(qwen_small_path.parent)}
     assert status[QWEN_0_5B.id].status == "ready"
+
+
+def test_missing_hint_in_an_installed_app_points_at_settings(monkeypatch) -> None:
+    from models import catalog
+    from models.provisioning import _missing_hint
+
+    checkout = _missing_hint(catalog.QWEN_1_5B)
+    assert "uv sync" in checkout and "pip install" in checkout
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    frozen = _missing_hint(catalog.QWEN_1_5B)
+    assert "Settings → Models" in frozen and ".gguf" in frozen
+    assert "uv sync" not in frozen and "pip" not in frozen and "cairn models" not in frozen
