@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -407,7 +406,6 @@ def part_a(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- part b
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def main() -> None:

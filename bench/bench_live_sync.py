@@ -30,7 +30,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_indexing import (
-    _SENT,
     ROOT,
     TOPICS_JSON,
     EmbedCounter,
@@ -45,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from indexer.config import load_settings
 from indexer.events import FileEmbedded, FileMoved, FileParsed
 from indexer.service import KnowledgeBase, build_hub
+
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def sentences_from_pydoc() -> list[str]:

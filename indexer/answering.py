@@ -25,6 +25,7 @@ from indexer.citations import (
     content_words,
     fold_citation_sentences,
     is_refusal,
+    map_sentences,
     parse_citations,
     repoint_citations,
     restates_question,
@@ -163,7 +164,6 @@ _INJECTION_RE = re.compile(
     r"\byou\s+are\s+now\b|\bcite\s+(passage|source)\s*\[\d+\]",
     re.IGNORECASE,
 )
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 REDACTED = "[an instruction in the document was removed]"
 
 
@@ -176,8 +176,7 @@ def redact_instructions(text: str) -> str:
     """
     if not _INJECTION_RE.search(text):
         return text
-    pieces = _SENTENCE_SPLIT_RE.split(text)
-    return " ".join(REDACTED if _INJECTION_RE.search(p) else p for p in pieces if p.strip())
+    return map_sentences(text, lambda s: REDACTED if _INJECTION_RE.search(s) else s)
 
 
 def format_passages(passages: Sequence[SearchHit]) -> str:

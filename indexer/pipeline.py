@@ -255,9 +255,7 @@ class IndexingPipeline(VectorStage):
                     continue
             self._flush_group(group, group_root)
             group, group_root = [], None
-            while self._paused.is_set() and not self._stop.is_set():
-                self._apply_vectors()
-                time.sleep(0.1)
+            self._wait_while_paused()
             if not is_utf8_name(change.path) or not is_utf8_name(change.dest or ""):
                 # LanceDB strings are UTF-8: such a path cannot be stored or even looked up.
                 change = self._reject_name(change)
@@ -278,6 +276,12 @@ class IndexingPipeline(VectorStage):
                 self._apply_vectors()
             self._emit_progress()
         self._flush_group(group, group_root)
+
+    def _wait_while_paused(self) -> None:
+        """Hold the writer while paused; finished vectors are still stored meanwhile."""
+        while self._paused.is_set() and not self._stop.is_set():
+            self._apply_vectors()
+            time.sleep(0.1)
 
     def _flush_group(self, paths: list[Path], root: Path | None) -> None:
         if paths and root is not None:
@@ -390,8 +394,7 @@ class IndexingPipeline(VectorStage):
             for path in group:
                 if self._stop.is_set():
                     return
-                while self._paused.is_set() and not self._stop.is_set():
-                    time.sleep(0.1)
+                self._wait_while_paused()
                 try:
                     item = self._prepare_file(path, root, path_filter, records.get(str(path)))
                 except Exception as exc:  # one file never aborts the group
