@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.config import DEFAULT_EXCLUDES, Settings
+from indexer.search_filter import glob_to_regex as fnmatch_regex
 
 _MIB = 1024 * 1024
 
@@ -57,43 +58,7 @@ def glob_to_regex(pattern: str) -> str:
         if seg == "**":
             out.append(".*" if i == last else "(?:[^/]*/)*")
         else:
-            out.append(_segment_regex(seg) + ("" if i == last else "/"))
-    return "".join(out)
-
-
-def _segment_regex(seg: str) -> str:
-    """One path segment: `*`/`?` stay inside the segment, `[...]` is a class, the rest literal."""
-    out: list[str] = []
-    i, n = 0, len(seg)
-    while i < n:
-        ch = seg[i]
-        i += 1
-        if ch == "*":
-            while i < n and seg[i] == "*":
-                i += 1
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            j = i
-            if j < n and seg[j] == "!":
-                j += 1
-            if j < n and seg[j] == "]":
-                j += 1
-            while j < n and seg[j] != "]":
-                j += 1
-            if j >= n:  # no closing bracket: a literal "["
-                out.append(re.escape("["))
-                continue
-            body = seg[i:j]
-            i = j + 1
-            negate = body.startswith("!")
-            if negate:
-                body = body[1:]
-            body = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
-            out.append(("[^/" if negate else "[") + body + "]")
-        else:
-            out.append(re.escape(ch))
+            out.append(fnmatch_regex(seg, within_segment=True) + ("" if i == last else "/"))
     return "".join(out)
 
 

@@ -96,13 +96,16 @@ def _lit(ch: str) -> str:
     return "\\" + ch if ch in _PUNCT else ch
 
 
-def glob_to_regex(glob: str) -> str:
+def glob_to_regex(glob: str, *, within_segment: bool = False) -> str:
     """Translate an `fnmatch`-style glob into an unanchored regex body (case-sensitive).
 
     `*` matches any run of characters *including* path separators (as `fnmatch` does), `?` one
     character, `[abc]`/`[a-z]`/`[!abc]` a character class; an unclosed `[` is a literal. Callers
-    anchor it: `re.fullmatch(body, path, re.S)` in Python, `'^(?s)' + body + '$'` in SQL.
+    anchor it: `re.fullmatch(body, path, re.S)` in Python, `'^(?s)' + body + '$'` in SQL. With
+    `within_segment` no wildcard or negated class crosses a `/` (gitignore-style path segments).
+    The escaping suits both Python's and LanceDB's (Rust) regex syntax.
     """
+    star, one, negated = ("[^/]*", "[^/]", "[^/") if within_segment else (".*", ".", "[^")
     out: list[str] = []
     i, n = 0, len(glob)
     while i < n:
@@ -111,9 +114,9 @@ def glob_to_regex(glob: str) -> str:
         if ch == "*":
             while i < n and glob[i] == "*":
                 i += 1
-            out.append(".*")
+            out.append(star)
         elif ch == "?":
-            out.append(".")
+            out.append(one)
         elif ch == "[":
             j = i
             if j < n and glob[j] == "!":
@@ -139,7 +142,7 @@ def glob_to_regex(glob: str) -> str:
                 else:
                     parts.append(_lit(body[k]))
                     k += 1
-            out.append("[" + ("^" if negate else "") + "".join(parts) + "]")
+            out.append((negated if negate else "[") + "".join(parts) + "]")
         else:
             out.append(_lit(ch))
     return "".join(out)
