@@ -567,7 +567,7 @@ class IndexingPipeline(VectorStage):
     def _done_file(self) -> None:
         self.progress.files_done = min(self.progress.files_done + 1, self.progress.files_total)
 
-    # ------------------------------------------------------------------ embedding
+    # ------------------------------------------------------------------ progress
     def _emit_progress(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
