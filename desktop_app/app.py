@@ -7,21 +7,26 @@ shutdown fan-out: `shutdown()` stops generation, drains reads, closes the knowle
 thread that opened it and joins both threads.
 
 The core is imported lazily, inside the ops that run on the index thread, so the window paints
-before lancedb, fastembed or llama.cpp are even imported.
+before lancedb, fastembed or llama.cpp are even imported. Opening takes seconds (mostly importing
+lancedb and loading the embedder), so requests made meanwhile (a question, a search, adding a
+folder) are queued and run as soon as the index is open, or fail with the reason it did not open;
+the window can take input as soon as the settings are known.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desktop_app.bridge import EventBridge, Op, ReadPool, SerialExecutor, Throttle
+from indexer.errors import Cancelled
 from indexer.events import (
     FileEmbedded,
     FileFailed,
@@ -34,6 +39,7 @@ from indexer.events import (
     ProgressUpdated,
     ScanFinished,
 )
+from indexer.paths import default_home
 
 if TYPE_CHECKING:
     from indexer.answering import Turn
@@ -65,7 +71,19 @@ RESCAN_KEYS: frozenset[str] = frozenset(
 # the store, so a new one triggers the core's own rebuild on open).
 CHUNK_KEYS: frozenset[str] = frozenset({"chunk_tokens", "chunk_overlap_tokens"})
 
+# While the core opens, the index thread runs imports (lancedb, pydantic schemas, fastembed) for
+# seconds in pure-Python stretches. A GUI callback that wants the GIL then waits a whole switch
+# interval (5 ms by default) each time before the worker is asked to let go. 1 ms keeps the
+# window's event handling close to its idle latency; restored once the index is open.
+STARTUP_SWITCH_INTERVAL_S = 0.001
+
 _FILE_EVENTS = (FileQueued, FileParsed, FileEmbedded, FileFailed, FileSkipped, FileRemoved, FileMoved)
+
+
+def _scan_and_watch(kb: KnowledgeBase) -> None:
+    """Reconcile the folders with the index, then follow their changes (index thread)."""
+    kb.scan()
+    kb.start_watching()
 
 
 class Controller(QObject):
@@ -73,8 +91,10 @@ class Controller(QObject):
 
     Signals:
         settings_loaded(object): the `Settings` the session runs with (first stage of start-up).
-        kb_opened(object): the `KnowledgeBase` is open and indexing can start.
-        kb_failed(object): opening failed; the exception (a `CairnError` carries a hint).
+        kb_opened(object): the `KnowledgeBase` is open and indexing can start (requests queued
+            while it opened are sent right after this).
+        kb_failed(object): opening failed; the exception (a `CairnError` carries a hint). Queued
+            requests fail with it.
         kb_reloaded(object): settings were applied; the (possibly new) `KnowledgeBase`.
         event_received(object): every core event, on the GUI thread, unthrottled.
         progress_updated(object): the latest `ProgressUpdated`, at most 10 per second.
@@ -110,6 +130,8 @@ class Controller(QObject):
         self._overrides = dict(overrides or {})
         self.settings: Settings | None = None
         self.kb: KnowledgeBase | None = None
+        self.opening = False  # start() ran and the index is not open (nor failed) yet
+        self.open_error: BaseException | None = None
         self.paused = False
         self.closing = False
         self.freeze_gc = True
@@ -121,6 +143,10 @@ class Controller(QObject):
         self._owned_kb: KnowledgeBase | None = None  # touched on the index thread only
         self._status_reading = False
         self._status_again = False
+        # Requests made while the core opens: (run once open, fail with the open error).
+        self._until_open: list[tuple[Callable[[], Any], Callable[[BaseException], None] | None]] = []
+        self._queued_answer: Callable[[BaseException], None] | None = None  # its on_error
+        self._switch_interval: float | None = None
 
         self.bridge = EventBridge(self)
         self.bridge.event_received.connect(
@@ -139,9 +165,18 @@ class Controller(QObject):
         self._status = Throttle(3000, lambda _v: self.refresh_status(), self, leading=True)
 
     # ------------------------------------------------------------------ start-up
+    @property
+    def home(self) -> Path:
+        """The home this session uses, known before the settings load (settings never move it),
+        so the window can read its conversation history while the core is still importing."""
+        return self._home or default_home()
+
     def start(self) -> None:
         """Stage 2 of start-up: load settings, build the hub and open the index on the worker."""
         home, overrides, bridge = self._home, self._overrides, self.bridge
+        self.opening = True
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, STARTUP_SWITCH_INTERVAL_S))
 
         def open_core(report: Callable[[Any], None]) -> Any:
             from indexer.config import load_settings
@@ -153,10 +188,7 @@ class Controller(QObject):
             kb = KnowledgeBase(settings, build_hub(settings), on_event=bridge)
             self._owned_kb = kb  # index thread only: shutdown closes it even if never delivered
             kb.open()
-            if kb.folders():
-                kb.scan()
-                kb.start_watching()
-            return kb
+            return kb  # the scan follows as its own op: searching need not wait for it
 
         self.index_executor.submit(
             Op("open", open_core, self._on_kb_opened, self._on_kb_failed, self._on_settings_loaded)
@@ -166,7 +198,14 @@ class Controller(QObject):
         self.settings = settings
         self.settings_loaded.emit(settings)
 
+    def _end_opening(self) -> None:
+        self.opening = False
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
     def _on_kb_opened(self, kb: KnowledgeBase) -> None:
+        self._end_opening()
         if self.closing:
             return
         if self.freeze_gc:
@@ -176,13 +215,37 @@ class Controller(QObject):
             # gc.collect() first: that alone is a 100 ms pause, for a few MB of garbage.)
             gc.freeze()
         self.kb = kb
+        if kb.folders():
+            # Walking big folders takes seconds; the index is searchable meanwhile.
+            self._index_op("Scanning the folders", _scan_and_watch)
         self.kb_opened.emit(kb)
+        queued, self._until_open = self._until_open, []
+        self._queued_answer = None
+        for run, _fail in queued:
+            run()
         self.refresh_status()
         self.files_changed.emit()
 
     def _on_kb_failed(self, exc: BaseException) -> None:
+        self._end_opening()
+        self.open_error = exc
         log.error("could not open the knowledge base: %s", exc)
         self.kb_failed.emit(exc)
+        queued, self._until_open = self._until_open, []
+        self._queued_answer = None
+        for _run, fail in queued:
+            if fail is not None:
+                fail(exc)
+
+    def _when_open(
+        self, run: Callable[[], Any], fail: Callable[[BaseException], None] | None
+    ) -> bool:
+        """Queue a request made while the core is opening. False if it is not opening (closed,
+        failed, or being reloaded): the caller reports that nothing was started."""
+        if self.closing or not self.opening:
+            return False
+        self._until_open.append((run, fail))
+        return True
 
     # ------------------------------------------------------------------ events
     @Slot(object)
@@ -214,16 +277,17 @@ class Controller(QObject):
         on_done: Callable[[Any], None] | None = None,
     ) -> bool:
         kb = self.kb
-        if kb is None or self.closing:
-            return False
 
         def failed(exc: BaseException) -> None:
             self.error_reported.emit(name, exc)
 
+        if kb is None or self.closing:
+            return self._when_open(lambda: self._index_op(name, fn, on_done), failed)
         return self.index_executor.submit(Op(name, lambda report: fn(kb), on_done, failed))
 
     def add_folder(self, path: Path | str) -> bool:
-        """Watch and index a folder (persisted). False if the core is not open yet."""
+        """Watch and index a folder (persisted); queued while the core opens. False when the core
+        is closed or failed to open."""
 
         def run(kb: KnowledgeBase) -> list[Path]:
             kb.add_folder(path)
@@ -271,10 +335,10 @@ class Controller(QObject):
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
     ) -> bool:
-        """Run a short read against the open knowledge base on the pool."""
+        """Run a short read against the open knowledge base on the pool (queued while it opens)."""
         kb = self.kb
         if kb is None or self.closing:
-            return False
+            return self._when_open(lambda: self.read(fn, on_done, on_error), on_error)
         return self.pool.run(lambda: fn(kb), on_done, on_error)
 
     def search(
@@ -325,12 +389,38 @@ class Controller(QObject):
         """Stream an answer on the generation thread. Returns the cancel Event (None if closed).
 
         Every `AnswerStage`/`AnswerToken` and the final `Answer` reach `on_item`; `on_done`
-        gets the final `Answer`.
+        gets the final `Answer`. Asked while the core opens, the question waits for it (Stop
+        drops it at once).
         """
         kb = self.kb
-        if kb is None or self.closing:
-            return None
         cancel = threading.Event()
+        if kb is None or self.closing:
+
+            def when_open() -> None:
+                if cancel.is_set():
+                    on_error(Cancelled("Stopped before the index was open."))
+                else:
+                    self._submit_answer(question, history, cancel, on_item, on_done, on_error)
+
+            if not self._when_open(when_open, on_error):
+                return None
+            self._queued_answer = on_error
+            self._answer_cancel = cancel
+            return cancel
+        self._submit_answer(question, history, cancel, on_item, on_done, on_error)
+        return cancel
+
+    def _submit_answer(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        cancel: threading.Event,
+        on_item: Callable[[Any], None],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        kb = self.kb
+        assert kb is not None
         history = tuple(history)
 
         def run(report: Callable[[Any], None]) -> Any:
@@ -342,7 +432,6 @@ class Controller(QObject):
 
         self._answer_cancel = cancel
         self.answer_executor.submit(Op("answer", run, on_done, on_error, on_item))
-        return cancel
 
     def warm_up(self) -> bool:
         """Prepare and load the chat model on the generation thread, before the first question.
@@ -371,9 +460,17 @@ class Controller(QObject):
         return True
 
     def stop_answer(self) -> None:
-        """Ask the running generation to stop between tokens."""
+        """Ask the running generation to stop between tokens (a queued question is dropped)."""
         if self._answer_cancel is not None:
             self._answer_cancel.set()
+        on_error, self._queued_answer = self._queued_answer, None
+        if on_error is not None:
+            self._until_open = [item for item in self._until_open if item[1] is not on_error]
+            self._answer_cancel = None
+            # Reported from the event loop, like a real answer's end: the caller is still
+            # inside its stop() when this runs.
+            stopped = Cancelled("Stopped before the index was open.")
+            QTimer.singleShot(0, self, lambda: on_error(stopped))
 
     @property
     def answering(self) -> bool:
@@ -455,6 +552,10 @@ class Controller(QObject):
         if self.closing:
             return
         self.closing = True
+        self._until_open.clear()
+        self._queued_answer = None
+        if self.opening:
+            self._end_opening()
         self.bridge.close()
         for throttle in (self._progress, self._files, self._status):
             throttle.cancel()

@@ -32,7 +32,9 @@ from indexer.answering import Answer, AnswerStage, AnswerToken
 if TYPE_CHECKING:
     from desktop_app.app import Controller
 
+OPENING_TEXT = "Opening the index… you can ask already: the answer starts when it is open."
 STAGE_TEXT = {
+    "waiting": "Waiting for the index to open…",
     "retrieving": "Searching your documents…",
     "reading": "Reading the best passages…",
     "writing": "Writing the answer…",
@@ -104,6 +106,8 @@ class AskPanel(QWidget):
         self._stream_text = ""
         self._stage = ""
         self._stopping = False
+        self._ready = False
+        self._not_ready_reason = ""
         self._render_throttle = Throttle(50, lambda _v: self._render(), self)
 
         self.transcript = QTextBrowser(self)
@@ -145,13 +149,16 @@ class AskPanel(QWidget):
 
     # ------------------------------------------------------------------ state
     def set_ready(self, ready: bool, reason: str = "") -> None:
-        """Enable asking once the knowledge base is open."""
+        """Enable asking (the controller queues a question until the index is open)."""
         self._ready = ready
+        self._not_ready_reason = "" if ready else reason
         self.ask_button.setEnabled(ready or self.generating)
-        if not ready and not self.generating:
+        if self.generating:
+            return
+        if not ready:
             self.stage_label.setText(reason or "Loading models…")
-        elif not self.generating:
-            self.stage_label.setText("")
+        else:
+            self.stage_label.setText(OPENING_TEXT if self._controller.kb is None else "")
 
     def set_conversation(self, conversation: Conversation) -> None:
         if self.generating:
@@ -191,7 +198,7 @@ class AskPanel(QWidget):
         self._stopping = False
         self._pending_question = text
         self._stream_text = ""
-        self._stage = STAGE_TEXT["retrieving"]
+        self._stage = STAGE_TEXT["waiting" if self._controller.kb is None else "retrieving"]
         self.question.clear()
         self.ask_button.setText("Stop")
         self.ask_button.setToolTip("Stop generating (Esc)")
@@ -229,7 +236,7 @@ class AskPanel(QWidget):
         self.ask_button.setText("Ask")
         self.ask_button.setToolTip("")
         self.ask_button.setEnabled(self._ready)
-        self.stage_label.setText("")
+        self.set_ready(self._ready, self._not_ready_reason)  # stage label: empty, or why not
         self._store.add_turn(self.conversation, turn)
         self._render(follow=True)
         self.copy_button.setEnabled(bool(turn.answer))

@@ -58,16 +58,18 @@ class ConversationsPanel(QWidget):
         layout.addWidget(title)
         layout.addWidget(self.new_button)
         layout.addWidget(self.list, 1)
-        if store.load_error:
-            note = QLabel(store.load_error, self)
-            note.setWordWrap(True)
-            layout.addWidget(note)
+        self.note = QLabel(self)  # why the saved history could not be read, if it could not
+        self.note.setWordWrap(True)
+        self.note.hide()
+        layout.addWidget(self.note)
         self.refresh()
 
     def refresh(self, current: Conversation | None = None) -> None:
         """Rebuild the list from the store, keeping (or setting) the highlighted conversation."""
         if current is not None:
             self._current_id = current.id
+        self.note.setText(self._store.load_error or "")
+        self.note.setVisible(bool(self._store.load_error))
         self._refreshing = True
         try:
             self.list.clear()

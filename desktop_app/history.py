@@ -4,6 +4,9 @@ A conversation is a titled list of turns; each turn keeps the question, the fina
 whether it was found in the documents and the sources it showed (citations, or the closest
 passages when it was not found), so a restored conversation can still open its sources. The file
 is rewritten atomically (temp file + rename), so a crash never leaves it half written.
+
+The file can be large (answers quote their sources), so the window reads it on a worker with
+`read_conversations` and hands the result to `ConversationStore.adopt` on the GUI thread.
 """
 
 from __future__ import annotations
@@ -164,40 +167,67 @@ class Conversation:
         )
 
 
+def read_conversations(path: Path) -> tuple[list[Conversation], str | None]:
+    """Conversations in `path`, newest first, and an error text if it could not be read.
+
+    Thread-safe (touches no store). A damaged file is kept aside (`.bad`) rather than lost or
+    fatal; a missing file is simply no history.
+    """
+    conversations: list[Conversation] = []
+    error: str | None = None
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            items = data.get("conversations", []) if isinstance(data, dict) else []
+            conversations = [Conversation.from_json(c) for c in items]
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            error = f"Could not read {path.name}: {exc}"
+            log.warning("%s", error)
+            try:
+                os.replace(path, path.with_suffix(".json.bad"))
+            except OSError:
+                pass
+    conversations.sort(key=lambda c: c.updated, reverse=True)
+    return conversations, error
+
+
 class ConversationStore:
-    """All conversations of one home, newest first, persisted on every change."""
+    """All conversations of one home, newest first, persisted on every change.
+
+    `loaded` is False until `load()` or `adopt()`; a save before that first merges in what the
+    file holds, so an early edit can never overwrite the history with less.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conversations: list[Conversation] = []
         self.load_error: str | None = None
+        self.loaded = False
 
     @classmethod
-    def for_home(cls, home: Path) -> ConversationStore:
+    def for_home(cls, home: Path, load: bool = True) -> ConversationStore:
         store = cls(Path(home) / FILE_NAME)
-        store.load()
+        if load:
+            store.load()
         return store
 
     def load(self) -> None:
-        """Read the file; a damaged file is kept aside (`.bad`) rather than lost or fatal."""
-        self.conversations = []
-        if not self.path.exists():
-            return
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            items = data.get("conversations", []) if isinstance(data, dict) else []
-            self.conversations = [Conversation.from_json(c) for c in items]
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            self.load_error = f"Could not read {self.path.name}: {exc}"
-            log.warning("%s", self.load_error)
-            try:
-                os.replace(self.path, self.path.with_suffix(".json.bad"))
-            except OSError:
-                pass
-        self.conversations.sort(key=lambda c: c.updated, reverse=True)
+        """Read the file now (blocking; see `read_conversations` for reading on a worker)."""
+        self.adopt(*read_conversations(self.path))
+
+    def adopt(self, conversations: list[Conversation], error: str | None = None) -> None:
+        """Take the result of `read_conversations`, keeping conversations created meanwhile."""
+        known = {c.id for c in self.conversations}
+        merged = self.conversations + [c for c in conversations if c.id not in known]
+        merged.sort(key=lambda c: c.updated, reverse=True)
+        self.conversations = merged
+        self.load_error = error
+        self.loaded = True
 
     def save(self) -> None:
         """Write all conversations atomically (user-only permissions: they quote documents)."""
+        if not self.loaded:
+            self.load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "version": FORMAT_VERSION,

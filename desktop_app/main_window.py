@@ -1,8 +1,12 @@
 """Cairn's main window: conversations | Ask · Search · Folders | Sources, menus and shortcuts.
 
-The window paints before the core exists: it shows "Loading models…" and enables each part when
-the `Controller` reports the stage it needs (settings → welcome page, open index → asking,
-searching and folders). It owns no core logic; closing it runs the controller's shutdown.
+The window paints before the core exists. Its panels are built before it is shown: built later,
+while the index thread imports the core, the same widgets took several times as long (they wait
+for the GIL) and stalled the window. It shows "Starting Cairn — loading models…" and takes input
+as soon as the settings and the conversation history are read; questions, searches and folders
+given before the index is open are queued by the `Controller` and run when it opens, with an
+"Opening the index…" note meanwhile. It owns no core logic; closing it runs the controller's
+shutdown.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from desktop_app.app import Controller
 from desktop_app.ask_panel import AskPanel, describe_error
 from desktop_app.conversations_panel import ConversationsPanel
 from desktop_app.folders_panel import FoldersPanel, dropped_folders
-from desktop_app.history import Conversation, ConversationStore, Source
+from desktop_app.history import Conversation, ConversationStore, Source, read_conversations
 from desktop_app.search_panel import SearchPanel
 from desktop_app.sources_view import SourcesView
 from desktop_app.status_bar import CairnStatusBar
@@ -68,9 +72,12 @@ class MainWindow(QMainWindow):
     """The application window.
 
     Signals:
+        inputs_enabled(): the question box, Ask, search and the folder buttons take input (the
+            settings and history are read; the index may still be opening).
         closed(): the window closed and the controller has shut down.
     """
 
+    inputs_enabled = Signal()
     closed = Signal()
 
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
@@ -82,6 +89,9 @@ class MainWindow(QMainWindow):
         self.store: ConversationStore | None = None
         self._settings_dialog: SettingsDialog | None = None
         self._shut_down = False
+        self._settings_known = False
+        self._history_read = False
+        self.accepting_input = False
 
         self.loading = QLabel("Starting Cairn — loading models…", self)
         self.loading.setObjectName("loadingPage")
@@ -110,6 +120,7 @@ class MainWindow(QMainWindow):
         self.tabs: QTabWidget | None = None
         self.workspace: QSplitter | None = None
         self._build_menus()
+        self._build_workspace()
 
         controller.settings_loaded.connect(self._on_settings_loaded)
         controller.kb_opened.connect(self._on_kb_opened)
@@ -119,6 +130,7 @@ class MainWindow(QMainWindow):
         controller.folders_changed.connect(self._on_folders_changed)
         controller.models_changed.connect(self.refresh_models)
         self._initial_size()
+        self._read_history()
 
     # ------------------------------------------------------------------ building
     def _initial_size(self) -> None:
@@ -175,11 +187,9 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
-    def _build_workspace(self, settings: Any) -> None:
-        if self.workspace is not None:
-            return
+    def _build_workspace(self) -> None:
         c = self.controller
-        self.store = ConversationStore.for_home(settings.paths.home)
+        self.store = ConversationStore.for_home(c.home, load=False)  # read on the pool
         self.conversations = ConversationsPanel(self.store, self)
         self.ask_panel = AskPanel(c, self.store, self)
         self.search_panel = SearchPanel(c, self)
@@ -215,21 +225,53 @@ class MainWindow(QMainWindow):
         )
         self.search_panel.hit_activated.connect(self._on_citation_activated)
         self.folders_panel.stats_updated.connect(self.status.set_folder_stats)
-        for action in (self.new_action, self.copy_action, self.search_action):
-            action.setEnabled(True)
-        if self.store.conversations:
+
+    def _read_history(self) -> None:
+        """Read the saved conversations on the pool (the file can be megabytes of JSON)."""
+        assert self.store is not None
+        path = self.store.path
+
+        def failed(exc: BaseException) -> None:
+            self._on_history_read(([], f"Could not read {path.name}: {exc}"))
+
+        self.controller.pool.run(lambda: read_conversations(path), self._on_history_read, failed)
+
+    def _on_history_read(self, result: tuple[list[Conversation], str | None]) -> None:
+        assert self.store is not None and self.ask_panel is not None
+        assert self.conversations is not None
+        self.store.adopt(*result)
+        if self.store.conversations and not self.ask_panel.conversation.turns:
             self.ask_panel.set_conversation(self.store.conversations[0])
         self.conversations.refresh(self.ask_panel.conversation)
+        self._history_read = True
+        self._enable_inputs()
 
     # ------------------------------------------------------------------ controller stages
     @Slot(object)
     def _on_settings_loaded(self, settings: Any) -> None:
-        self._build_workspace(settings)
         if settings.folders:
             self.pages.setCurrentWidget(self.workspace)
         else:
             self.pages.setCurrentWidget(self.welcome)
+        self._settings_known = True
+        self._enable_inputs()
         self.refresh_models()
+
+    def _enable_inputs(self) -> None:
+        """Take input once settings and history are known, even before the index is open."""
+        c = self.controller
+        if self.accepting_input or not (self._settings_known and self._history_read):
+            return
+        if c.open_error is not None or c.closing:
+            return
+        assert self.ask_panel is not None
+        self.accepting_input = True
+        self.welcome.set_ready(True, "Opening the index…" if c.kb is None else "")
+        for action in (self.add_folder_action, self.new_action, self.copy_action,
+                       self.search_action):
+            action.setEnabled(True)
+        self.ask_panel.set_ready(True)
+        self.inputs_enabled.emit()
 
     @Slot()
     def refresh_models(self) -> None:
@@ -251,11 +293,13 @@ class MainWindow(QMainWindow):
     def _on_kb_opened(self, kb: Any) -> None:
         self.controller.warm_up()
         self.refresh_models()
-        self.welcome.set_ready(True)
-        self.add_folder_action.setEnabled(True)
         assert self.ask_panel is not None and self.folders_panel is not None
-        self.ask_panel.set_ready(True)
         self.folders_panel.set_folders([str(f) for f in kb.folders()])
+        if self.accepting_input:
+            self.welcome.set_ready(True)
+            self.ask_panel.set_ready(True)  # drops the "opening" note
+        else:
+            self._enable_inputs()  # the history is still being read: enabled when it is
 
     @Slot(object)
     def _on_kb_reloaded(self, kb: Any) -> None:
@@ -267,6 +311,8 @@ class MainWindow(QMainWindow):
         text = f"Cairn could not open its index: {describe_error(exc)}"
         self.loading.setText(text)
         self.welcome.set_ready(False, text)
+        self.accepting_input = False
+        self.add_folder_action.setEnabled(False)
         if self.ask_panel is not None:
             self.ask_panel.set_ready(False, text)
         self.notice.show_message(text)
@@ -283,7 +329,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def add_folder(self, folder: Path | str) -> bool:
-        return self.controller.add_folder(folder)
+        """Index `folder` (queued by the controller while the index opens)."""
+        added = self.controller.add_folder(folder)
+        if added and self.controller.kb is None and self.pages.currentWidget() is self.welcome:
+            self.welcome.set_ready(False, f"Opening the index… {Path(folder).name} is read as "
+                                   "soon as it is open.")
+        return added
 
     def choose_folder(self) -> None:
         if self.folders_panel is not None:
@@ -386,7 +437,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ Qt events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.controller.kb is not None and dropped_folders(event):
+        c = self.controller
+        if (c.kb is not None or (c.opening and self.accepting_input)) and dropped_folders(event):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:

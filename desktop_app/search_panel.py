@@ -1,5 +1,6 @@
 """Instant search: results as you type (debounced 200 ms), run on the read pool.
 
+Searches typed while the index opens are queued by the controller and run when it is open.
 At most one search runs at a time; keystrokes during a search coalesce into one follow-up search
 for the latest text, and results for text that is no longer in the box are dropped. A result
 opens in the Sources pane exactly like a citation.
@@ -95,6 +96,7 @@ class SearchPanel(QWidget):
 
     def _run(self, query: str) -> None:
         started = time.perf_counter()
+        waiting = self._controller.kb is None
 
         def done(hits: Any) -> None:
             self._running = False
@@ -107,9 +109,8 @@ class SearchPanel(QWidget):
                 Source(i, h.anchor, h.text, h.snippet) for i, h in enumerate(hits, 1)
             ]
             n = len(self.results)
-            self.info.setText(
-                f"{n} result{'s' if n != 1 else ''} · {elapsed:.0f} ms" if n else "No matches."
-            )
+            took = "" if waiting else f" · {elapsed:.0f} ms"  # a queued search waited to open
+            self.info.setText(f"{n} result{'s' if n != 1 else ''}{took}" if n else "No matches.")
             self._render()
             self.results_shown.emit(self.results)
 
@@ -121,9 +122,11 @@ class SearchPanel(QWidget):
 
         if self._controller.search(query, done, failed):
             self._running = True
-            self.info.setText("Searching…")
+            self.info.setText("Opening the index… the search runs when it is open."
+                              if waiting else "Searching…")
         else:
-            self.info.setText("The index is still loading…")
+            self.info.setText("The index is not open." if self._controller.open_error
+                              else "The index is still loading…")
 
     def _render(self) -> None:
         colors = colors_for(self.palette())
