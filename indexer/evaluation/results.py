@@ -28,7 +28,10 @@ class QuestionResult:
     - `evidence_found`: the evidence passage was inside one retrieved passage.
     - `answer`, `cited_sources`: the generated text and the files its citations point to.
     - `citation_ok`: answerable — every citation points at a relevant source (and there is at
-      least one); unanswerable — nothing was cited as support.
+      least one); unanswerable — nothing was cited as support. The strict measure: an extra
+      citation of a wrong file fails it.
+    - `cites_source`: answerable only — at least one citation points at a relevant source (the
+      lenient measure: "the answer cites the expected file", extra citations allowed).
     - `correct`: the answer met `must_contain` (answerable only).
     - `refused`: the answer said the documents do not contain it.
     - `grounded`: the grounding check accepted the answer.
@@ -48,6 +51,7 @@ class QuestionResult:
     answer: str | None = None
     cited_sources: tuple[str, ...] | None = None
     citation_ok: bool | None = None
+    cites_source: bool | None = None
     correct: bool | None = None
     refused: bool | None = None
     grounded: bool | None = None
@@ -136,6 +140,7 @@ class RunSummary:
     evidence_recall: float | None
     correct_rate: float | None
     citation_accuracy: float | None
+    cites_source_rate: float | None
     refusal_rate_unanswerable: float | None
     false_refusal_rate: float | None
     grounded_rate: float | None
@@ -176,6 +181,7 @@ def summarize(rows: Iterable[QuestionResult]) -> RunSummary:
         evidence_recall=rate(r.evidence_found for r in answerable),
         correct_rate=rate(r.correct for r in answerable),
         citation_accuracy=rate(r.citation_ok for r in rows),
+        cites_source_rate=rate(r.cites_source for r in answerable),
         refusal_rate_unanswerable=rate(r.refused for r in unanswerable),
         false_refusal_rate=rate(r.refused for r in answerable),
         grounded_rate=rate(r.grounded for r in rows),

@@ -57,6 +57,21 @@ def run_retrieval(
     return EvalRun(config=config or f"retrieval-{mode}", rows=rows, meta={"mode": mode, "k": k})
 
 
+def judge_citations(
+    cited: Sequence[str], relevant: Sequence[str], *, answerable: bool
+) -> tuple[bool, bool | None]:
+    """(strict, lenient) citation verdicts for one answer's cited paths.
+
+    Strict (`citation_ok`): answerable — at least one citation and every one relevant;
+    unanswerable — nothing cited. Lenient (`cites_source`, answerable only): some citation is
+    relevant, as in "the answer cites the expected file"; an extra wrong file does not fail it.
+    """
+    if not answerable:
+        return not cited, None
+    hits = [any(matches_source(path, source) for source in relevant) for path in cited]
+    return bool(hits) and all(hits), any(hits)
+
+
 def run_answers(
     kb: Any,
     questions: Sequence[EvalQuestion],
@@ -83,12 +98,7 @@ def run_answers(
         hits = kb.search(answer.standalone_query, 10)
         cited = tuple(c.anchor.path for c in answer.citations)
         relevant = q.relevant_sources
-        if q.answerable:
-            citation_ok = bool(cited) and all(
-                any(matches_source(p, s) for s in relevant) for p in cited
-            )
-        else:
-            citation_ok = not cited
+        citation_ok, cites_source = judge_citations(cited, relevant, answerable=q.answerable)
         stats = answer.stats
         latency = {"total": round(total, 3)}
         for key, name in (("search_s", "search"), ("ttft_s", "first_token"),
@@ -102,6 +112,7 @@ def run_answers(
             answer=answer.text,
             cited_sources=cited,
             citation_ok=citation_ok,
+            cites_source=cites_source,
             correct=contains_all(answer.text, q.must_contain) if q.answerable else None,
             refused=not answer.found,
             # Measured only when the grounding check ran: an answer it judged, or its refusal.

@@ -28,7 +28,7 @@ from indexer import cli, eval_cli
 from indexer.config import load_settings
 from indexer.evaluation.dataset import EvalQuestion, load_questions
 from indexer.evaluation.results import QuestionResult
-from indexer.evaluation.runner import run_answers, run_retrieval
+from indexer.evaluation.runner import judge_citations, run_answers, run_retrieval
 from indexer.service import KnowledgeBase, build_hub
 from models.offline import install_egress_guard
 
@@ -149,11 +149,13 @@ def test_run_answers_fills_answer_metrics(kb: KnowledgeBase) -> None:
     assert walrus.cited_sources == (_path(kb, "walrus.txt"),)
     assert (walrus.citation_ok, walrus.correct, walrus.refused, walrus.grounded) == (
         True, True, False, True)
+    assert walrus.cites_source is True
     assert walrus.hit_at_1 == 1.0
     assert {"total", "search", "first_token", "generate"} <= set(walrus.latency_s)
 
     assert mislabelled.cited_sources == (_path(kb, "otters.txt"),)
     assert (mislabelled.citation_ok, mislabelled.correct) == (False, True)
+    assert mislabelled.cites_source is False
     assert mislabelled.reciprocal_rank == 0.5
     assert mislabelled.ndcg_at_10 == pytest.approx(1 / math.log2(3))
     assert mislabelled.failure_reasons() == ["citation does not point at the source"]
@@ -166,6 +168,8 @@ def test_run_answers_fills_answer_metrics(kb: KnowledgeBase) -> None:
     s = run.summary
     assert (s.questions, s.answerable, s.failed) == (3, 2, 1)
     assert s.citation_accuracy == pytest.approx(2 / 3)  # walrus ok, mislabelled wrong, none ok
+    assert s.cites_source_rate == 0.5  # answerable only: walrus yes, mislabelled no
+    assert none.cites_source is None
     assert (s.correct_rate, s.refusal_rate_unanswerable, s.false_refusal_rate) == (1.0, 1.0, 0.0)
     assert (s.hit_at_1, s.mrr) == (0.5, 0.75)
 
@@ -314,7 +318,8 @@ def test_eval_run_answers_fills_answer_metrics(env: tuple[Path, Path], tmp_path:
     assert s["refusal_rate_unanswerable"] == 1.0 and s["false_refusal_rate"] == 0.0
     assert s["correct_rate"] == 1.0
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "| citation accuracy | 66.7% |" in md
+    assert "| citation accuracy (every citation relevant) | 66.7% |" in md
+    assert "| cites the expected source (answerable) | 50.0% |" in md
     assert "| refused (unanswerable, higher is better) | 100.0% |" in md
     assert "- cited: " + str(docs / "otters.txt") in md
     assert "why: citation does not point at the source" in md
@@ -370,3 +375,16 @@ def test_golden_add_after_a_hand_deleted_question(env: tuple[Path, Path]) -> Non
     assert result.exit_code == 0, result.output
     ids = [q.id for q in load_questions(path)]
     assert len(ids) == len(set(ids)) == 2 and ids[0] == "golden-002"
+
+
+def test_judge_citations_strict_and_lenient() -> None:
+    relevant = ["power.md", "expressions.md"]
+    judge = judge_citations
+    assert judge(["/c/power.md"], relevant, answerable=True) == (True, True)
+    assert judge(["/c/power.md", "/c/power.md"], relevant, answerable=True) == (True, True)
+    # An extra wrong file: the answer cites the source (lenient) but not only it (strict).
+    assert judge(["/c/calls.md", "/c/power.md"], relevant, answerable=True) == (False, True)
+    assert judge(["/c/calls.md"], relevant, answerable=True) == (False, False)
+    assert judge([], relevant, answerable=True) == (False, False)  # a refusal cites nothing
+    assert judge([], [], answerable=False) == (True, None)
+    assert judge(["/c/power.md"], [], answerable=False) == (False, None)
