@@ -6,6 +6,7 @@ set), so each test acts in the window's "opening" state deterministically, not b
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ def test_question_and_search_asked_while_opening_run_once_open(
     _accepting(qtbot, window)
     assert c.kb is None and c.opening
     assert sys.getswitchinterval() <= 0.001  # the GUI gets the GIL back quickly while opening
+    assert not gc.isenabled()  # no collector passes over the objects the imports create
     panel = window.ask_panel
     assert window.pages.currentWidget() is window.workspace
     assert panel.ask_button.isEnabled() and "Opening the index" in panel.stage_label.text()
@@ -99,7 +101,7 @@ def test_question_and_search_asked_while_opening_run_once_open(
     assert turn.question == QUESTION and turn.found and not turn.error
     assert any("brewing-green-tea.html" in s.anchor.path for s in turn.sources)
     qtbot.waitUntil(lambda: bool(window.search_panel.results), timeout=30_000)
-    assert sys.getswitchinterval() == interval
+    assert sys.getswitchinterval() == interval and gc.isenabled()
     qtbot.waitUntil(lambda: "scan" in order, timeout=30_000)
     assert order[:2] == ["opened", "scan"]  # searching did not wait for the folder walk
 
@@ -164,7 +166,7 @@ def test_requests_queued_while_opening_fail_with_the_reason(
     assert not panel.ask_button.isEnabled() and not window.accepting_input
     assert "Delete the index folder." in window.notice.label.text()
     assert "could not open" in panel.stage_label.text()
-    assert sys.getswitchinterval() == interval
+    assert sys.getswitchinterval() == interval and gc.isenabled()
 
 
 def test_history_read_later_keeps_what_was_added_meanwhile(tmp_path: Path):
