@@ -22,6 +22,13 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import ModelLoadError
+from models.token_ids import (
+    Ids,
+    ModelInputFormat,
+    TokenIdCache,
+    model_window,
+    special_tokens,
+)
 
 Vector = npt.NDArray[np.float32]
 
@@ -33,9 +40,6 @@ _LENGTH_SLACK = 8
 # 512: 32.9, 1024: 32.2, 2048: 29.6, 8192: ~25 chunks/s; longer batches only cost memory
 # (a 300-chunk call peaked at ~1 GB with 32 x 256 tokens, 6.7 GB with fastembed's default).
 DEFAULT_MAX_BATCH_TOKENS = 1024
-
-_REGISTER_LOCK = threading.Lock()
-_REGISTERED: dict[str, tuple[str, int]] = {}  # fastembed name -> (model dir, dim)
 
 
 @runtime_checkable
@@ -108,27 +112,30 @@ def _set_offline_env() -> None:
         os.environ.setdefault(name, value)
 
 
-def _load_counting_tokenizer(model_dir: Path) -> Any:
-    """A `tokenizers.Tokenizer` for counting: no truncation, no padding, no special tokens.
+def _load_tokenizer(model_dir: Path) -> tuple[Any, ModelInputFormat | None]:
+    """The model's tokenizer set up for counting (no truncation, no padding, no special tokens),
+    and the input format the model needs (None if the tokenizer's template is unusual).
 
-    Kept apart from fastembed's copy, which pads and truncates for the model.
+    Special tokens from special_tokens_map.json are registered first, as fastembed does, so a
+    count is exactly what the model will see.
     """
-    from tokenizers import Tokenizer
+    from tokenizers import AddedToken, Tokenizer
 
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
-
-
-def _model_window(model_dir: Path) -> int:
-    """Tokens the model accepts per text, special tokens included (tokenizer_config first)."""
+    for token in special_tokens(model_dir):
+        if isinstance(token, str):
+            tokenizer.add_special_tokens([token])
+        elif isinstance(token, dict):
+            tokenizer.add_special_tokens([AddedToken(**token)])
     try:
-        config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
-        window = int(config.get("model_max_length", 0))
-    except (OSError, ValueError, TypeError):
-        window = 0
-    return window if 0 < window <= 100_000 else 512
+        fmt: ModelInputFormat | None = ModelInputFormat.of(
+            tokenizer, model_dir, model_window(model_dir)
+        )
+    except ValueError:
+        fmt = None
+    tokenizer.no_truncation()  # (already, unless the format could not be read)
+    tokenizer.no_padding()
+    return tokenizer, fmt
 
 
 def _model_dim(model_dir: Path) -> int:
@@ -142,31 +149,16 @@ def _model_dim(model_dir: Path) -> int:
         ) from exc
 
 
-def _register(name: str, model_dir: Path, dim: int) -> None:
-    """Register a local ONNX model with fastembed once per process (a second add raises)."""
-    from fastembed import TextEmbedding
-    from fastembed.common.model_description import ModelSource, PoolingType
-
-    with _REGISTER_LOCK:
-        if name in _REGISTERED:
-            if _REGISTERED[name][1] != dim:
-                raise ModelLoadError(f"fastembed model {name} is registered with another size.")
-            return
-        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
-        if name.lower() not in known:
-            TextEmbedding.add_custom_model(
-                model=name,
-                pooling=PoolingType.MEAN,
-                normalization=True,
-                sources=ModelSource(hf=name),
-                dim=dim,
-                model_file="model.onnx",
-            )
-        _REGISTERED[name] = (str(model_dir), dim)
-
-
 class FastEmbedEmbedder:
-    """A local ONNX sentence-embedding model run through fastembed, offline.
+    """fastembed's recipe for a local ONNX sentence model, run directly in onnxruntime, offline.
+
+    Same model file, same tokenizer settings (`tokenizer.json` with fastembed's truncation,
+    special tokens and pad token), mean pooling over the attention mask and L2 normalisation —
+    so the vectors are fastembed's (to float rounding) and stored indexes stay valid. fastembed's
+    own `embed` is not called: it takes texts only, so it tokenizes again what the chunker has
+    just tokenized, pools in float64 with a masked sum, and left the embedder at ~0.95 of the
+    raw model (bench/bench_indexing.py). Here each batch is one `session.run` on ids the chunker
+    already counted (`count_tokens` remembers them, `embed` takes them back).
 
     Loads lazily on first use. One instance is shared by the whole process; calls that run the
     model are serialised by a lock (one ONNX session already uses all the threads it is given).
@@ -190,50 +182,59 @@ class FastEmbedEmbedder:
         self.batch_size = max(1, batch_size)
         self.max_batch_tokens = max_batch_tokens
         self.dim = dim if dim is not None else _model_dim(self.model_dir)
-        self._window = _model_window(self.model_dir)
-        self.max_tokens = self._window - 2  # [CLS] and [SEP]
-        self._tokenizer = _load_counting_tokenizer(self.model_dir)
+        self._tokenizer, fmt = _load_tokenizer(self.model_dir)
+        if fmt is None:
+            raise ModelLoadError(
+                f"The tokenizer of the embedding model in {self.model_dir} is not supported.",
+                hint="Use a sentence-embedding model whose tokenizer only adds tokens around "
+                "the text (BERT, RoBERTa, MPNet, XLM-R style).",
+            )
+        self._format = fmt
+        self._window = fmt.window
+        self.max_tokens = fmt.window - len(fmt.prefix) - len(fmt.suffix)  # e.g. [CLS], [SEP]
+        self.ids_cache = TokenIdCache()
         self._lock = threading.Lock()
-        self._model: Any = None
-        digest = hashlib.sha1(str(self.model_dir.resolve()).encode()).hexdigest()[:10]
-        self._fastembed_name = f"local/{model_id}-{digest}"
+        self._session: Any = None
+        self._inputs: frozenset[str] = frozenset()
+        self._output: str = ""
 
     # -- loading --------------------------------------------------------------------------
 
     def _ensure_loaded(self) -> Any:
-        if self._model is not None:
-            return self._model
+        if self._session is not None:
+            return self._session
         _set_offline_env()
         try:
-            import onnxruntime
-            from fastembed import TextEmbedding
+            import onnxruntime as ort
         except ImportError as exc:
             raise ModelLoadError(
                 "The fastembed backend is not installed.",
                 hint="Install Cairn with its default dependencies (`uv sync`), "
                 "or use embedder_backend='fake' for tests.",
             ) from exc
-        disable = getattr(onnxruntime, "disable_telemetry_events", None)
+        disable = getattr(ort, "disable_telemetry_events", None)
         if disable is not None:
             disable()  # no-op outside official Windows builds, see models/offline.py
-        _register(self._fastembed_name, self.model_dir, self.dim)
+        options = ort.SessionOptions()  # what fastembed sets, nothing more
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = self.threads
         try:
-            model = TextEmbedding(
-                model_name=self._fastembed_name,
-                specific_model_path=str(self.model_dir),
-                cache_dir=str(self.model_dir),  # must exist; fastembed creates it otherwise
-                threads=self.threads or None,
-                # Our own first-use laziness already defers this; loading here makes a broken
-                # file fail in load(), with a clear error, not halfway through a batch.
-                lazy_load=False,
+            session = ort.InferenceSession(
+                str(self.model_dir / "model.onnx"),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(
                 f"Could not load the embedding model in {self.model_dir}: {exc}",
                 hint="The folder may be damaged; delete it and Cairn rebuilds it.",
             ) from exc
-        self._model = model
-        return model
+        self._inputs = frozenset(i.name for i in session.get_inputs())
+        self._output = session.get_outputs()[0].name  # the token states (last_hidden_state)
+        self._session = session
+        return session
 
     def load(self) -> None:
         """Load now instead of on first use (the hub calls this to report state early)."""
@@ -243,12 +244,21 @@ class FastEmbedEmbedder:
     def close(self) -> None:
         """Drop the ONNX session (frees ~100 MB); a later call loads it again."""
         with self._lock:
-            self._model = None
+            self._session = None
+
+    @property
+    def intra_op_threads(self) -> int:
+        """The session's intra-op thread count (0: onnxruntime's default, one per core)."""
+        session = self._ensure_loaded()
+        return int(session.get_session_options().intra_op_num_threads)
 
     # -- tokens ---------------------------------------------------------------------------
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        """Tokens of `text`; the ids are remembered for a later `embed` of the same text."""
+        ids = self._tokenizer.encode(text, add_special_tokens=False).ids
+        self.ids_cache.put(text, ids)
+        return len(ids)
 
     def truncate_to_tokens(self, text: str, n: int) -> str:
         if n <= 0:
@@ -258,6 +268,21 @@ class FastEmbedEmbedder:
             return text
         return text[: encoding.offsets[n - 1][1]]
 
+    def model_ids(self, texts: Sequence[str]) -> list[Ids]:
+        """Each text's ids as the model sees them (special tokens, truncated to the window).
+
+        Texts the chunker counted come from the cache; the rest are tokenized here.
+        """
+        core: list[Sequence[int] | Ids | None] = [self.ids_cache.take(t) for t in texts]
+        missing = [i for i, ids in enumerate(core) if ids is None]
+        if missing:
+            encodings = self._tokenizer.encode_batch(
+                [texts[i] for i in missing], add_special_tokens=False
+            )
+            for i, enc in zip(missing, encodings):
+                core[i] = enc.ids
+        return [self._format.wrap(ids) for ids in core if ids is not None]
+
     # -- vectors --------------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str]) -> Vector:
@@ -265,16 +290,23 @@ class FastEmbedEmbedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        limit = self._window
-        lengths = [
-            min(len(e.ids), limit) for e in self._tokenizer.encode_batch(texts)
-        ]  # with special tokens, as the model sees them
+        ids = self.model_ids(texts)
+        lengths = [len(x) for x in ids]
         with self._lock:
-            model = self._ensure_loaded()
+            self._ensure_loaded()
             for batch in plan_batches(lengths, self.batch_size, self.max_batch_tokens):
-                vectors = model.embed([texts[i] for i in batch], batch_size=len(batch))
-                out[batch] = np.asarray(list(vectors), dtype=np.float32)
+                out[batch] = self._run([ids[i] for i in batch])
         return out
+
+    def _run(self, rows: Sequence[Ids]) -> Vector:
+        """One padded batch through the model: mean of the real tokens' states, L2-normalised."""
+        feeds = self._format.feeds(rows, self._inputs)
+        hidden = self._session.run([self._output], feeds)[0]
+        mask = feeds["attention_mask"].astype(hidden.dtype)
+        pooled = np.matmul(mask[:, None, :], hidden)[:, 0, :]  # batched: no (b, s, d) mask
+        pooled /= np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled.astype(np.float32, copy=False)
 
     def embed_query(self, text: str) -> Vector:
         return self.embed([text])[0]
