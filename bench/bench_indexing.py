@@ -4,15 +4,19 @@ Prints one JSON object. Two parts (`--part a|b|all`, default all):
 
 a) Full index of the pydoc corpus (79 Markdown files, ~1,140 chunks) in a fresh temporary home
    with the real embedder: wall time from `scan()` to idle, files/s, chunks/s end to end, peak
-   RSS (getrusage) after indexing. Then, in the same run, the raw onnxruntime throughput of the
-   same model.onnx (same intra-op thread count as the embedder's own session) on the same texts
-   (the stored chunks' embed texts, heading + text), sorted by length, greedy batches of at most
-   `--raw-batch-tokens` padded tokens, mean pooling + L2 in numpy. `pipeline_efficiency` =
-   e2e chunks/s / raw chunks/s (target >= 0.85). `--embedder-pass` also times
-   `FastEmbedEmbedder.embed` on the same texts, to split any loss between the embedder wrapper
-   and the pipeline around it. On a shared machine the two passes run one after the other, so
-   drifting background load moves the ratio; the JSON records the load average of each phase
-   and this process's CPU seconds per chunk (a load-robust second opinion).
+   RSS. In the same run, the raw onnxruntime throughput of the same model.onnx (same intra-op
+   thread count as the embedder's own session) on the same texts (the stored chunks' embed
+   texts, heading + text), sorted by length, greedy batches of at most `--raw-batch-tokens`
+   padded tokens, mean pooling + L2 in numpy. `pipeline_efficiency` = e2e chunks/s / raw
+   chunks/s (target >= 0.85). `--rounds` (3) rounds of: raw on one half of the texts, a fresh
+   e2e index, raw on the other half (order alternating), so load that drifts on a shared machine
+   hits each e2e run and its own ceiling alike; the headline is the median of per-round ratios.
+   Each round also reports CPU seconds by thread role (onnxruntime + embedder thread, writer,
+   LanceDB), when the first embed call started, how long the run went on after the last one,
+   the padding of the pipeline's batches, and the load average. `--embedder-pass` also times
+   `FastEmbedEmbedder.embed` on the same texts (splits a loss between the embedder and the
+   pipeline around it). `--other DIR` runs part a of another checkout (e.g. a worktree of the
+   previous commit) and of this one alternately, one process each: before/after in one run.
 
 b) Live sync on a folder of `--files` (1,000) small text files, 2-5 sentences each from the
    pydoc text. After indexing it, `--trials` (20) times: with `start_watching()` active, append
@@ -23,7 +27,8 @@ b) Live sync on a folder of `--files` (1,000) small text files, 2-5 sentences ea
    texts, `progress.chunks_embedded` delta, FileEmbedded events with embedded > 0): must be 0.
 
     .venv/bin/python bench/bench_indexing.py                       # both parts
-    .venv/bin/python bench/bench_indexing.py --part a --embedder-pass
+    .venv/bin/python bench/bench_indexing.py --part a --embedder-pass --rounds 3
+    .venv/bin/python bench/bench_indexing.py --part a --other /tmp/base --rounds 3
     .venv/bin/python bench/bench_indexing.py --part b --files 1000 --trials 20
 """
 
@@ -35,6 +40,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,16 +178,6 @@ class EmbedCounter:
                 self.pipeline_texts += len(texts)
 
 
-def onnx_session_of(embedder: Any) -> Any:
-    """The onnxruntime InferenceSession inside FastEmbedEmbedder (fastembed internals)."""
-    model = embedder._model  # fastembed.TextEmbedding
-    inner = getattr(model, "model", None)  # OnnxTextEmbedding
-    session = getattr(inner, "model", None)
-    if session is None or not hasattr(session, "run"):
-        raise RuntimeError("cannot find the embedder's onnxruntime session")
-    return session
-
-
 class RawOnnx:
     """The ceiling: onnxruntime directly, length-sorted greedy batches, numpy pooling."""
 
@@ -279,6 +275,9 @@ def expected_embed_texts(corpus: Path, settings: Any, embedder: Any) -> list[str
             overlap_tokens=settings.chunk_overlap_tokens,
         ):
             texts.append(chunk.embed_text)
+    cache = getattr(embedder, "ids_cache", None)
+    if cache is not None:
+        cache.clear()  # the side passes tokenize for themselves, as the raw ceiling does
     return texts
 
 
@@ -288,119 +287,235 @@ def halves(texts: list[str]) -> tuple[list[str], list[str]]:
     return [texts[i] for i in order[0::2]], [texts[i] for i in order[1::2]]
 
 
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each of this process's threads (Linux /proc; {} elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                names: dict[int, str]) -> dict[str, float]:
+    """Thread CPU between two samples, by role: the embedder thread plus onnxruntime's pool
+    (unnamed threads), the writer, LanceDB's runtime threads, everything else."""
+    roles: dict[str, float] = {}
+    for tid, (comm, cpu) in after.items():
+        used = cpu - before.get(tid, (comm, 0.0))[1]
+        name = names.get(tid, comm)
+        if name == "cairn-embedder" or name == "python":
+            role = "embedder_and_onnxruntime"
+        elif name == "cairn-writer":
+            role = "writer"
+        elif "lance" in name.lower() or "tokio" in name.lower():
+            role = "lancedb"
+        else:
+            role = "other"
+        roles[role] = round(roles.get(role, 0.0) + used, 2)
+    return roles
+
+
+class CallLog:
+    """Wraps the embedder's `embed` for the pipeline run: when each call ran, on what texts."""
+
+    def __init__(self, counter: EmbedCounter) -> None:
+        self.counter = counter
+        self.calls: list[tuple[float, float, list[str]]] = []
+        self._inner = counter._inner
+
+    def __call__(self, texts: Sequence[str]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._inner(texts)
+        finally:
+            self.calls.append((t0, time.perf_counter(), list(texts)))
+
+
+def padded_tokens(embedder: Any, calls: list[list[str]], batch_tokens: int) -> tuple[int, int]:
+    """(real, padded) tokens the embedder's own batch plan gives for these calls."""
+    from models.embedder import plan_batches
+
+    real = padded = 0
+    for texts in calls:
+        lengths = [len(ids) for ids in embedder.model_ids(texts)]
+        real += sum(lengths)
+        for batch in plan_batches(lengths, embedder.batch_size, batch_tokens):
+            padded += max(lengths[i] for i in batch) * len(batch)
+    return real, padded
+
+
+def e2e_index(corpus: Path, home: Path, args: argparse.Namespace, hub: Any,
+              counter: EmbedCounter) -> dict[str, Any]:
+    """Index `corpus` into a fresh home with the shared embedder; figures of that run."""
+    settings = load_settings(home, folders=[corpus], embed_threads=args.threads)
+    events = EventLog()
+    log = CallLog(counter)
+    counter._inner = log
+    n_files = sum(1 for _ in corpus.rglob("*.md"))
+    try:
+        with KnowledgeBase(settings, hub, events) as kb:
+            names = {t.native_id: t.name for t in threading.enumerate() if t.native_id}
+            load_before = loadavg()
+            cpu0 = thread_cpu()
+            w0, c0, start_wall = time.perf_counter(), time.process_time(), time.time()
+            kb.scan()
+            kb.wait_idle()
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            cpu1 = thread_cpu()
+            load_after = loadavg()
+            assert kb.store is not None and kb.pipeline is not None
+            n_chunks = kb.store.chunk_count()
+            stored = stored_embed_texts(kb)
+            parsed_at = [e.at for e in events.events if isinstance(e, FileParsed)]
+            embedded = [e for e in events.events if isinstance(e, FileEmbedded)]
+            progress = kb.pipeline.progress.chunks_embedded
+    finally:
+        counter._inner = log._inner
+    calls = [c for c in log.calls if c[0] >= w0]
+    inside = sum(t1 - t0 for t0, t1, _ in calls)
+    real, padded = padded_tokens(hub.embedder(), [c[2] for c in calls], args.raw_batch_tokens)
+    return {
+        "files": n_files,
+        "chunks": n_chunks,
+        "stored_texts": stored,
+        "wall_s": round(wall, 2),
+        "files_per_s": round(n_files / wall, 2),
+        "chunks_per_s": round(n_chunks / wall, 2),
+        "cpu_s_per_chunk": round(cpu / n_chunks, 4),
+        "cpu_s_by_thread_role": cpu_by_role(cpu0, cpu1, names),
+        "all_files_keyword_searchable_after_s": round(max(parsed_at) - start_wall, 2)
+        if parsed_at else None,
+        "files_embedded_events": len(embedded),
+        "chunks_embedded_progress": progress,
+        "embed_calls": len(calls),
+        "embed_texts": sum(len(c[2]) for c in calls),
+        "time_inside_embed_s": round(inside, 2),
+        "embed_busy_fraction": round(inside / wall, 3),
+        "first_embed_call_at_s": round(calls[0][0] - w0, 2) if calls else None,
+        "after_last_embed_call_s": round(wall - (calls[-1][1] - w0), 2) if calls else None,
+        "embed_padding": round(padded / real - 1, 4) if real else None,
+        "loadavg": [load_before, load_after],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def part_a(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Rounds of: raw pass on one half of the texts, e2e index, raw pass on the other half
+    (order alternating), so drifting load hits the e2e run and its own ceiling alike."""
     corpus = work / "pydoc"
     subprocess.run(
         [sys.executable, str(MAKE_CORPUS), str(corpus), "--from-json", str(TOPICS_JSON)],
         check=True,
         capture_output=True,
     )
-    n_files = sum(1 for _ in corpus.rglob("*.md"))
-    home = work / "home_a"
-    settings = load_settings(home, folders=[corpus], embed_threads=args.threads)
+    settings = load_settings(work / "home_a", folders=[corpus], embed_threads=args.threads)
     hub = build_hub(settings)
-    events = EventLog()
-    result: dict[str, Any] = {"files": n_files}
     rss_before = current_rss_mb()
     _, t_load, _ = timed(lambda: hub.embedder().load())
     embedder = hub.embedder()
     counter = EmbedCounter(embedder)
-    session = onnx_session_of(embedder)
-    threads = session.get_session_options().intra_op_num_threads  # 0 = all cores
+    threads = embedder.intra_op_threads  # 0 = onnxruntime's default (one per core)
     texts = expected_embed_texts(corpus, settings, embedder)
     first, second = halves(texts)
-    # Side passes bracket the e2e run (half of the texts before, half after), so load that
-    # drifts during the run hits both sides alike. Their sum covers every chunk once.
     raw = RawOnnx(embedder.model_dir, threads, embedder._window, args.raw_batch_tokens)
     raw.embed(texts[:4])  # warm-up (session init, first-run allocations)
-    side: dict[str, list[tuple[float, float]]] = {"raw": [], "embedder": []}
-    plans: list[dict[str, int]] = []
+    counter._inner(texts[:4])
+    rounds: list[dict[str, Any]] = []
     raw_vecs: dict[str, np.ndarray] = {}
     emb_vecs: dict[str, np.ndarray] = {}
+    for r in range(args.rounds):
+        side: dict[str, list[tuple[float, float]]] = {"raw": [], "embedder": []}
+        plans: list[dict[str, int]] = []
 
-    def side_passes(part: list[str], order: Sequence[str]) -> None:
-        for name in order:
-            if name == "raw":
-                (vecs, plan), w, c = timed(lambda: raw.embed(part))
-                plans.append(plan)
-                raw_vecs.update(zip(part, vecs))
-            else:
-                emb, w, c = timed(lambda: counter._inner(part))
-                emb_vecs.update(zip(part, emb))
-            side[name].append((w, c))
+        def side_passes(part: list[str], order: Sequence[str], side: Any = side,
+                        plans: Any = plans) -> None:
+            for name in order:
+                if name == "raw":
+                    (vecs, plan), w, c = timed(lambda: raw.embed(part))
+                    plans.append(plan)
+                    raw_vecs.update(zip(part, vecs))
+                else:
+                    emb, w, c = timed(lambda: counter._inner(part))
+                    emb_vecs.update(zip(part, emb))
+                side[name].append((w, c))
 
-    names = ["raw", "embedder"] if args.embedder_pass else ["raw"]
-    load_side_before = loadavg()
-    side_passes(first, names)
-    with KnowledgeBase(settings, hub, events) as kb:
-        load_before = loadavg()
-        w0, c0, start_wall = time.perf_counter(), time.process_time(), time.time()
-        kb.scan()
-        kb.wait_idle()
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        load_after = loadavg()
-        peak = peak_rss_mb()
-        rss_after = current_rss_mb()
-        assert kb.store is not None and kb.pipeline is not None
-        n_chunks = kb.store.chunk_count()
-        stored = stored_embed_texts(kb)
-        parsed_at = [e.at for e in events.events if isinstance(e, FileParsed)]
-        embedded_events = [e for e in events.events if isinstance(e, FileEmbedded)]
-        result.update(
-            chunks=n_chunks,
-            stored_texts_match_side_pass_texts=sorted(stored) == sorted(texts),
-            embedder_load_s=round(t_load, 2),
-            e2e_wall_s=round(wall, 2),
-            e2e_files_per_s=round(n_files / wall, 2),
-            e2e_chunks_per_s=round(n_chunks / wall, 2),
-            e2e_cpu_s_per_chunk=round(cpu / n_chunks, 4),
-            all_files_keyword_searchable_after_s=round(max(parsed_at) - start_wall, 2)
-            if parsed_at
-            else None,
-            files_embedded_events=len(embedded_events),
-            chunks_embedded_progress=kb.pipeline.progress.chunks_embedded,
-            embed_calls=counter.pipeline_calls,
-            embed_texts=counter.pipeline_texts,
-            time_inside_embed_s=round(counter.seconds, 2),
-            embed_busy_fraction=round(counter.seconds / wall, 3),
-            loadavg_during_e2e=[load_before, load_after],
-            peak_rss_mb_after_indexing=peak,
-            rss_mb_before_open=rss_before,
-            rss_mb_after_indexing=rss_after,
-            onnx_intra_op_threads=threads,
+        names = ["raw", "embedder"] if args.embedder_pass else ["raw"]
+        if r % 2:
+            names.reverse()
+        load_side_before = loadavg()
+        side_passes(first, names)
+        e2e = e2e_index(corpus, work / f"home_a{r}", args, hub, counter)
+        side_passes(second, list(reversed(names)))
+        stored = e2e.pop("stored_texts")
+        raw_w = sum(w for w, _ in side["raw"])
+        raw_c = sum(c for _, c in side["raw"])
+        one: dict[str, Any] = {
+            "e2e": e2e,
+            "stored_texts_match_side_pass_texts": sorted(stored) == sorted(texts),
+            "raw_wall_s": round(raw_w, 2),
+            "raw_halves_wall_s": [round(w, 2) for w, _ in side["raw"]],
+            "raw_chunks_per_s": round(len(texts) / raw_w, 2),
+            "raw_cpu_s_per_chunk": round(raw_c / len(texts), 4),
+            "raw_plan": {k: sum(p[k] for p in plans) for k in plans[0]},
+            "loadavg_side_passes": [load_side_before, loadavg()],
+        }
+        one["pipeline_efficiency"] = round(e2e["chunks_per_s"] / one["raw_chunks_per_s"], 3)
+        one["pipeline_efficiency_cpu"] = round(
+            one["raw_cpu_s_per_chunk"] / e2e["cpu_s_per_chunk"], 3
         )
-    side_passes(second, list(reversed(names)))
-    load_side_after = loadavg()
-    raw_w = sum(w for w, _ in side["raw"])
-    raw_c = sum(c for _, c in side["raw"])
-    result.update(
-        raw_wall_s=round(raw_w, 2),
-        raw_halves_wall_s=[round(w, 2) for w, _ in side["raw"]],
-        raw_chunks_per_s=round(len(texts) / raw_w, 2),
-        raw_cpu_s_per_chunk=round(raw_c / len(texts), 4),
-        raw_tokens_per_s=round(sum(p["tokens"] for p in plans) / raw_w, 1),
-        raw_plan={k: sum(p[k] for p in plans) for k in plans[0]},
-        raw_max_batch_tokens=args.raw_batch_tokens,
-        loadavg_side_passes=[load_side_before, load_side_after],
-    )
-    result["pipeline_efficiency"] = round(
-        result["e2e_chunks_per_s"] / result["raw_chunks_per_s"], 3
-    )
-    result["pipeline_efficiency_cpu"] = round(
-        result["raw_cpu_s_per_chunk"] / result["e2e_cpu_s_per_chunk"], 3
-    )
+        if args.embedder_pass:
+            emb_w = sum(w for w, _ in side["embedder"])
+            one.update(
+                embedder_wall_s=round(emb_w, 2),
+                embedder_chunks_per_s=round(len(texts) / emb_w, 2),
+                embedder_cpu_s_per_chunk=round(
+                    sum(c for _, c in side["embedder"]) / len(texts), 4
+                ),
+                embedder_vs_raw=round(raw_w / emb_w, 3),
+                e2e_vs_embedder=round(emb_w / e2e["wall_s"], 3),
+            )
+        rounds.append(one)
+        print(json.dumps({"round": r, **{k: v for k, v in one.items() if k != "e2e"},
+                          "e2e_wall_s": e2e["wall_s"]}), file=sys.stderr)
+
+    def med(get: Callable[[dict[str, Any]], float]) -> float:
+        return round(statistics.median(get(x) for x in rounds), 3)
+
+    result: dict[str, Any] = {
+        "files": rounds[0]["e2e"]["files"],
+        "chunks": rounds[0]["e2e"]["chunks"],
+        "rounds": args.rounds,
+        "embedder_load_s": round(t_load, 2),
+        "onnx_intra_op_threads": threads,
+        "rss_mb_before_open": rss_before,
+        "pipeline_efficiency_median": med(lambda x: x["pipeline_efficiency"]),
+        "pipeline_efficiency_per_round": [x["pipeline_efficiency"] for x in rounds],
+        "pipeline_efficiency_cpu_median": med(lambda x: x["pipeline_efficiency_cpu"]),
+        "e2e_wall_s_median": med(lambda x: x["e2e"]["wall_s"]),
+        "e2e_chunks_per_s_median": med(lambda x: x["e2e"]["chunks_per_s"]),
+        "e2e_files_per_s_median": med(lambda x: x["e2e"]["files_per_s"]),
+        "raw_chunks_per_s_median": med(lambda x: x["raw_chunks_per_s"]),
+        "keyword_searchable_after_s_median": med(
+            lambda x: x["e2e"]["all_files_keyword_searchable_after_s"]
+        ),
+        "all_stored_texts_match": all(x["stored_texts_match_side_pass_texts"] for x in rounds),
+        "per_round": rounds,
+    }
     if args.embedder_pass:
-        emb_w = sum(w for w, _ in side["embedder"])
-        emb_c = sum(c for _, c in side["embedder"])
-        result.update(
-            embedder_wall_s=round(emb_w, 2),
-            embedder_chunks_per_s=round(len(texts) / emb_w, 2),
-            embedder_cpu_s_per_chunk=round(emb_c / len(texts), 4),
-            embedder_vs_raw=round(raw_w / emb_w, 3),
-            e2e_vs_embedder=round(emb_w / wall, 3),
-            embedder_vs_raw_max_abs_diff=max(
-                float(np.abs(v - raw_vecs[t]).max()) for t, v in emb_vecs.items()
-            ),
+        result["embedder_vs_raw_median"] = med(lambda x: x["embedder_vs_raw"])
+        result["e2e_vs_embedder_median"] = med(lambda x: x["e2e_vs_embedder"])
+        result["embedder_vs_raw_max_abs_diff"] = max(
+            float(np.abs(v - raw_vecs[t]).max()) for t, v in emb_vecs.items()
         )
     return result
 
@@ -408,11 +523,75 @@ def part_a(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- part b
 
 
+def summarize_run(full: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of one part-a run, from this bench's JSON or an older one's
+    (single run, flat keys)."""
+    if "per_round" in full:
+        one = full["per_round"][0]
+        e2e = one["e2e"]
+        return {
+            "pipeline_efficiency": one["pipeline_efficiency"],
+            "pipeline_efficiency_cpu": one["pipeline_efficiency_cpu"],
+            "e2e_wall_s": e2e["wall_s"],
+            "e2e_chunks_per_s": e2e["chunks_per_s"],
+            "e2e_files_per_s": e2e["files_per_s"],
+            "raw_chunks_per_s": one["raw_chunks_per_s"],
+            "keyword_searchable_after_s": e2e["all_files_keyword_searchable_after_s"],
+            "embed_busy_fraction": e2e["embed_busy_fraction"],
+            "embedder_vs_raw": one.get("embedder_vs_raw"),
+            "loadavg_e2e": e2e["loadavg"],
+        }
+    return {
+        "pipeline_efficiency": full["pipeline_efficiency"],
+        "pipeline_efficiency_cpu": full["pipeline_efficiency_cpu"],
+        "e2e_wall_s": full["e2e_wall_s"],
+        "e2e_chunks_per_s": full["e2e_chunks_per_s"],
+        "e2e_files_per_s": full["e2e_files_per_s"],
+        "raw_chunks_per_s": full["raw_chunks_per_s"],
+        "keyword_searchable_after_s": full["all_files_keyword_searchable_after_s"],
+        "embed_busy_fraction": full["embed_busy_fraction"],
+        "embedder_vs_raw": full.get("embedder_vs_raw"),
+        "loadavg_e2e": full["loadavg_during_e2e"],
+    }
+
+
+def compare(other: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Part a of this checkout and of `other` (e.g. a worktree of the previous commit), one
+    process per run, alternating which goes first, each against its own raw passes."""
+    runs: dict[str, list[dict[str, Any]]] = {"this": [], "other": []}
+    trees = {"this": ROOT, "other": other.resolve()}
+    for r in range(args.rounds):
+        for name in ("other", "this") if r % 2 == 0 else ("this", "other"):
+            cmd = [sys.executable, str(trees[name] / "bench/bench_indexing.py"), "--part", "a",
+                   "--threads", str(args.threads)]
+            if args.embedder_pass:
+                cmd.append("--embedder-pass")
+            if name == "this":
+                cmd += ["--rounds", "1"]
+            proc = subprocess.run(cmd, cwd=trees[name], capture_output=True, text=True,
+                                  check=True)
+            runs[name].append(summarize_run(json.loads(proc.stdout)["full_index"]))
+            print(json.dumps({"round": r, name: runs[name][-1]}), file=sys.stderr)
+
+    def med(name: str, key: str) -> float | None:
+        values = [x[key] for x in runs[name] if x.get(key) is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    keys = [k for k in runs["this"][0] if k != "loadavg_e2e"]
+    return {
+        "other": str(trees["other"]),
+        "rounds": args.rounds,
+        "median": {name: {k: med(name, k) for k in keys} for name in runs},
+        "runs": runs,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--part", choices=["a", "b", "all"], default="all")
     parser.add_argument("--threads", type=int, default=0, help="embed_threads; 0 = all cores")
     parser.add_argument("--raw-batch-tokens", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3, help="part a: alternating rounds")
     parser.add_argument(
         "--embedder-pass",
         action="store_true",
@@ -424,6 +603,13 @@ def main() -> None:
     parser.add_argument("--poll-s", type=float, default=0.03)
     parser.add_argument("--trial-timeout", type=float, default=60.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--other",
+        type=Path,
+        default=None,
+        help="part a: also run another checkout's bench (e.g. `git worktree add /tmp/base "
+        "HEAD~1`), alternating with this one, one process per run; prints both",
+    )
     args = parser.parse_args()
 
     import onnxruntime
@@ -442,7 +628,9 @@ def main() -> None:
     }
     t0 = time.perf_counter()
     try:
-        if args.part in ("a", "all"):
+        if args.other is not None:
+            out["compare"] = compare(args.other, args)
+        elif args.part in ("a", "all"):
             out["full_index"] = part_a(work, args)
         if args.part in ("b", "all"):
             from bench_live_sync import part_b  # bench/ is on sys.path when run as a script

@@ -10,7 +10,7 @@ import hashlib
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer.events import FileStage
@@ -81,11 +81,13 @@ class ParsedFile:
 
 @dataclass(slots=True)
 class EmbedJob:
-    """Chunk texts of one or more files for the embedder thread."""
+    """Chunk texts of one or more files for the embedder thread (`lengths`: token counts, which
+    the embedder thread sorts by; results coming back leave them empty)."""
 
     ids: list[str]
     texts: list[str]
     paths: list[str]
+    lengths: list[int] = field(default_factory=list)
 
 
 def file_row(

@@ -8,9 +8,15 @@
                                 ▼
                            writer: write vectors (batched), mark files embedded
 
-Why two threads: embedding is the bottleneck (~7–10 chunks/s on 2 cores) and onnxruntime releases
-the GIL, so parsing later files overlaps embedding earlier ones. Only the writer thread touches
-LanceDB for writing (DESIGN: one writer); the embedder only computes.
+Why two threads: embedding is the bottleneck (~95 chunks/s of ~130 tokens on 2 cores here) and
+onnxruntime releases the GIL, so parsing later files overlaps embedding earlier ones. Only the
+writer thread touches LanceDB for writing (DESIGN: one writer); the embedder only computes.
+Everything here is arranged so the embedder never waits: a scan's changes are taken without the
+editor debounce, the first files are written in small groups while the embedder has little
+queued (`pipeline_files`), and the writer wakes as soon as vectors are ready (`pipeline_vectors`).
+The modules: this one (lifecycle, writer loop, changes: delete / move / folders),
+`pipeline_files` (hash → parse → chunk → grouped writes), `pipeline_vectors` (embedder thread,
+vector write-back).
 
 Crash safety: a file's row gets its new content hash only *after* its chunks are written, and a
 file stays `parsed` until every chunk has a vector; on restart the scanner re-queues files stuck in
@@ -26,51 +32,39 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from indexer.changes import Change, ChangeQueue
-from indexer.chunking import chunk_document
-from indexer.errors import CairnError, StoreError
 from indexer.events import (
     EventCallback,
-    FileEmbedded,
     FileFailed,
     FileMoved,
-    FileParsed,
     FileRemoved,
-    FileSkipped,
     FileStage,
     IndexIdle,
     ProgressUpdated,
 )
 from indexer.file_filter import PathFilter
-from indexer.file_state import (
-    EmbedJob,
-    IndexProgress,
-    ParsedFile,
-    file_row,
-    hash_file,
-    is_utf8_name,
-    write_failure_reason,
-)
-from indexer.parsing import parse_file
+from indexer.file_state import EmbedJob, IndexProgress, is_utf8_name
+from indexer.pipeline_files import GROUP_FILES, VECTOR_WRITE_INTERVAL_S, FileWriter
 from indexer.pipeline_vectors import VectorStage
 from indexer.scanner import is_within
 from indexer.store import IndexStore
-from indexer.store_layout import FileRecord
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.25
 MAINTAIN_INTERVAL_S = 2.0
-# Vectors are written in one commit per interval, not per file: each LanceDB commit costs
-# ~20-30 ms here, which made small files cost ~0.3 s each.
-VECTOR_WRITE_INTERVAL_S = 0.5
-GROUP_FILES = 32  # files written per group of commits
+# Editors save a file several times in a burst: watcher changes are taken once they have been
+# quiet this long. A scan's (or retry's) changes are final already and are taken at once.
+DEBOUNCE_S = 0.2
+# How often the idle writer looks for watcher changes (below DEBOUNCE_S, so it adds no delay)
+# and, at the latest, for finished vectors (the embedder wakes it sooner).
+POLL_S = 0.1
 
 
-class IndexingPipeline(VectorStage):
+class IndexingPipeline(FileWriter, VectorStage):
     """Owns the writer and embedder threads. Created and driven by `KnowledgeBase`.
 
     `roots` is read on every change so folders added or removed at run time take effect; `embed`
@@ -103,11 +97,15 @@ class IndexingPipeline(VectorStage):
         self.chunk_signature = f"@c{chunk_tokens}o{overlap_tokens}"
         self._batch = embed_batch_size
         self._embed_in: queue.Queue[EmbedJob | None] = queue.Queue()
-        self._embed_out: queue.Queue[tuple[EmbedJob, object] | BaseException] = queue.Queue()
+        self._embed_out: queue.Queue[Any] = queue.Queue()  # (EmbedJob, vectors) | EmbedFailed
         self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
         self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
         self._stop = threading.Event()
-        self._busy = 0  # embed jobs not yet written back
+        self._busy = 0  # texts queued for embedding and not yet written back
+        self.embed_backlog = 0  # texts waiting for the embedder (not yet in a call)
+        self._early_group = 1
+        self._wake = threading.Event()  # vectors ready, or changes submitted
+        self._prompt = threading.Event()  # submitted changes: no debounce
         self._batches_done = 0  # change batches fully applied (see ChangeQueue.batches_taken)
         self._cond = threading.Condition()
         self._paused = threading.Event()
@@ -139,10 +137,15 @@ class IndexingPipeline(VectorStage):
         self._threads = []
 
     def submit(self, changes: list[Change]) -> None:
+        """Queue changes that need no debounce (a scan's, a retry): the writer takes them at
+        once, where the watcher's go through `changes` directly and wait for a quiet moment."""
         with self._cond:
             self.progress.files_total += sum(1 for c in changes if c.kind == "upsert")
+        self._prompt.set()  # before: a drain racing the puts must not debounce them either
         for change in changes:
             self.changes.put(change)
+        self._prompt.set()  # after: the writer may have cleared it while the puts ran
+        self._wake.set()
 
     def submit_pending_embeddings(self) -> None:
         """Queue every stored chunk that has no vector yet (resume after a crash or restart)."""
@@ -208,11 +211,12 @@ class IndexingPipeline(VectorStage):
         last_maintain = 0.0
         while not self._stop.is_set():
             try:
+                self._wake.clear()  # before looking: a wake-up from here on is not lost
                 self._apply_vectors()
                 if self._paused.is_set():
                     time.sleep(0.1)
                     continue
-                batch = self.changes.drain(quiet_seconds=0.2, max_wait=1.0, timeout=0.1)
+                batch = self._next_batch()
                 if batch:
                     idle_announced = False
                     try:
@@ -239,9 +243,22 @@ class IndexingPipeline(VectorStage):
                 time.sleep(0.5)
         self._apply_vectors()
 
+    def _next_batch(self) -> list[Change]:
+        """The next batch of changes, or [] after waiting up to POLL_S for something to do."""
+        prompt = self._prompt.is_set()
+        if not prompt and self.changes.pending() == 0:
+            # Nothing queued: wait for finished vectors or a submit rather than in `drain`,
+            # which only a change would wake. Watcher changes are seen within POLL_S.
+            self._wake.wait(POLL_S)
+            return []
+        self._prompt.clear()
+        quiet = 0.0 if prompt else DEBOUNCE_S
+        return self.changes.drain(quiet_seconds=quiet, max_wait=1.0, timeout=POLL_S)
+
     def _process_batch(self, batch: list[Change]) -> None:
         group: list[Path] = []  # consecutive plain file upserts under one root
         group_root: Path | None = None
+        self._early_group = 1  # the embedder may be idle: feed it after the first file
         for change in batch:
             if self._stop.is_set():
                 return
@@ -380,192 +397,6 @@ class IndexingPipeline(VectorStage):
                 self._delete(Change("delete", change.path, is_dir=True))
             return
         self._upsert_files([path], root, path_filter)
-
-    def _upsert_files(self, paths: list[Path], root: Path, path_filter: PathFilter) -> None:
-        """Index files in groups: a handful of LanceDB commits per group, not per file.
-
-        Each commit costs ~20-30 ms here, so writing file by file made small files cost
-        ~0.15-0.3 s each. A file that fails, is skipped or is unchanged is settled on its own.
-        """
-        for start in range(0, len(paths), GROUP_FILES):
-            group = paths[start : start + GROUP_FILES]
-            records = {r.path: r for r in self.store.get_files([str(p) for p in group])}
-            parsed: list[ParsedFile] = []
-            for path in group:
-                if self._stop.is_set():
-                    return
-                self._wait_while_paused()
-                try:
-                    item = self._prepare_file(path, root, path_filter, records.get(str(path)))
-                except Exception as exc:  # one file never aborts the group
-                    log.exception("failed to index %s", path)
-                    self._fail_safely(str(path), exc)
-                    continue
-                if item is not None:
-                    parsed.append(item)
-            if parsed:
-                try:
-                    self._write_parsed(parsed)
-                except Exception as exc:
-                    log.exception("failed to write %d files", len(parsed))
-                    for item in parsed:
-                        self._fail_safely(str(item.path), exc)
-            if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
-                self._apply_vectors()
-            self._emit_progress()
-
-    def _prepare_file(
-        self, path: Path, root: Path, path_filter: PathFilter, record: FileRecord | None
-    ) -> ParsedFile | None:
-        """Check, hash, parse and chunk one file; None when it needs no (more) writing."""
-        key = str(path)
-        self.progress.current_path = key
-        if not os.path.lexists(path):
-            self._delete(Change("delete", key))
-            return None
-        verdict = path_filter.check_file(path, root)
-        if not verdict.ok:
-            if verdict.skip_visible:
-                self._record(path, root, record, FileStage.SKIPPED, verdict.reason or "skipped",
-                             content_hash="", chunk_count=0)
-                self.store.remove_chunks([key])
-                self._emit(FileSkipped(key, verdict.reason or "skipped"))
-            elif record is not None:
-                self._delete(Change("delete", key))
-            self._done_file()
-            return None
-        try:
-            st = path.stat()
-            current = record is not None and record.parser.endswith(self.chunk_signature)
-            if record and current and record.size == st.st_size and (
-                record.mtime_ns == st.st_mtime_ns
-                and record.stage in (FileStage.PARSED, FileStage.EMBEDDED)
-            ):
-                self._done_file()
-                return None
-            self.progress.stage = "hashing"
-            content_hash, size, mtime_ns = hash_file(path)
-        except FileNotFoundError:
-            self._delete(Change("delete", key))
-            return None
-        except OSError as exc:
-            self._fail(key, f"cannot read file: {exc.strerror or exc}", root)
-            return None
-        if record and current and record.content_hash == content_hash and record.stage in (
-            FileStage.PARSED,
-            FileStage.EMBEDDED,
-        ):
-            # Touched but identical (e.g. `touch`, a checkout): remember the new mtime only.
-            self.store.upsert_files([replace(record, size=size, mtime_ns=mtime_ns)])
-            self._done_file()
-            return None
-        self.progress.stage = "parsing"
-        try:
-            doc = parse_file(path)
-            self.progress.stage = "chunking"
-            chunks = chunk_document(
-                doc,
-                count_tokens=self._count_tokens,
-                max_tokens=self._chunk_tokens,
-                overlap_tokens=self._overlap,
-            )
-        except CairnError as exc:
-            self.store.remove_chunks([key])
-            self._fail(key, exc.message, root, seen=(size, mtime_ns))
-            return None
-        if not chunks:
-            self.store.remove_chunks([key])
-            self._fail(key, "no text could be extracted", root, seen=(size, mtime_ns))
-            return None
-        return ParsedFile(path, root, record, content_hash, size, mtime_ns,
-                       doc.parser + self.chunk_signature, chunks)
-
-    def _write_parsed(self, items: list[ParsedFile]) -> None:
-        """Write a group of parsed files: queued rows, chunks, final rows, embedding jobs.
-
-        Rows go `queued` (empty hash) before any chunk is written, so a crash in between leaves
-        rows the scanner retries; a file gets its content hash only with its final row.
-        """
-        self.progress.stage = "writing"
-        self.store.upsert_files([
-            file_row(i.path, i.root, i.record, FileStage.QUEUED, "", content_hash="",
-                      size=i.size, mtime_ns=i.mtime_ns)
-            for i in items
-        ])
-        reuse = self.store.vectors_for_hashes([c.text_hash for i in items for c in i.chunks])
-        finals: list[tuple[ParsedFile, list[tuple[str, str]], FileRecord]] = []
-        for i in items:
-            key = str(i.path)
-            pending_ids = self.store.replace_chunks(key, str(i.root), i.path.suffix.lower(),
-                                                    i.chunks, reuse)
-            # replace_chunks lists the ids of the chunks it found no vector for, in order.
-            fresh = [c.embed_text for c in i.chunks if c.text_hash not in reuse]
-            need = list(zip(pending_ids, fresh, strict=True))
-            stage = FileStage.PARSED if need else FileStage.EMBEDDED
-            finals.append((i, need, file_row(
-                i.path, i.root, i.record, stage, "", content_hash=i.content_hash, size=i.size,
-                mtime_ns=i.mtime_ns, parser=i.parser, chunk_count=len(i.chunks),
-            )))  # fmt: skip
-        self.store.upsert_files([row for _, _, row in finals])
-        for i, need, _ in finals:
-            key, n = str(i.path), len(i.chunks)
-            self._emit(FileParsed(key, n))
-            if need:
-                self._reused[key] = n - len(need)
-                self._queue_embedding(key, need)
-            else:
-                self._emit(FileEmbedded(key, n, embedded=0, reused=n))
-            self._done_file()
-
-    def _record(
-        self,
-        path: Path,
-        root: Path,
-        record: FileRecord | None,
-        stage: FileStage,
-        reason: str,
-        **fields: object,
-    ) -> None:
-        self.store.upsert_files([file_row(path, root, record, stage, reason, **fields)])
-
-    def _fail(
-        self, path: str, reason: str, root: Path | None = None,
-        seen: tuple[int, int] | None = None,
-    ) -> None:
-        """Record a failed file. `seen` is the (size, mtime) of the bytes that failed: a file
-        rewritten since then differs from the row, so the next scan tries it again."""
-        root = root or self._root_of(path)
-        record = self.store.get_file(path)
-        if root is not None:
-            fingerprint = {"size": seen[0], "mtime_ns": seen[1]} if seen else {}
-            self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="",
-                         chunk_count=0, **fingerprint)
-        self._remaining.pop(path, None)
-        self._emit(FileFailed(path, reason))
-        self._done_file()
-
-    def _fail_safely(self, path: str, exc: Exception) -> None:
-        """Report a file whose processing raised `exc`.
-
-        An index write that failed (disk full, permissions) says nothing about the file: its row
-        is left as it was, so the old text stays searchable and the next scan retries it. Any
-        other error is recorded as the file's failure.
-        """
-        if isinstance(exc, StoreError):
-            self._remaining.pop(path, None)
-            self._emit(FileFailed(path, write_failure_reason(exc)))
-            self._done_file()
-            return
-        reason = f"internal error: {exc}"
-        try:
-            self._fail(path, reason)
-        except Exception:
-            log.exception("could not record the failure of %s", path)
-            self._emit(FileFailed(path, reason))
-            self._done_file()
-
-    def _done_file(self) -> None:
-        self.progress.files_done = min(self.progress.files_done + 1, self.progress.files_total)
 
     # ------------------------------------------------------------------ progress
     def _emit_progress(self, force: bool = False) -> None:

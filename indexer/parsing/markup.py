@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,23 +48,45 @@ def _front_matter_lines(text: str) -> tuple[int, str | None]:
     return text.count("\n", 0, end.start()) + 1, (title.group(1).strip("\"'") if title else None)
 
 
-def _inline_text(token: Any) -> str:
-    """Plain text of an inline token (emphasis, links and code spans reduced to their text)."""
-    parts = [c.content for c in (token.children or []) if c.type in ("text", "code_inline")]
+_MARKDOWN = threading.local()  # one parser per thread: building one costs ~1 ms
+
+
+def _markdown_parser() -> Any:
+    """Block structure only: the core `inline` rule (emphasis, links… in every paragraph) is
+    off. Sections are slices of the source by line, so only headings need their inline text,
+    and `_inline_text` parses just those: half of markdown-it's time on the pydoc corpus."""
+    parser = getattr(_MARKDOWN, "parser", None)
+    if parser is None:
+        from markdown_it import MarkdownIt
+
+        parser = MarkdownIt("commonmark", {"html": True}).enable("table").disable("inline")
+        _MARKDOWN.parser = parser
+    return parser
+
+
+def _inline_text(parser: Any, token: Any, env: dict[str, Any]) -> str:
+    """Plain text of an inline token (emphasis, links and code spans reduced to their text);
+    `env` carries the document's link reference definitions."""
+    children = token.children
+    if not children and token.content:
+        children = []
+        parser.inline.parse(token.content, parser, env, children)
+    # (`text_special`: escapes and entities, which the skipped core `text_join` would merge)
+    parts = [c.content for c in children or [] if c.type in ("text", "text_special", "code_inline")]
     return " ".join("".join(parts).split()) or " ".join(token.content.split())
 
 
 def parse_markdown(path: Path) -> ParsedDocument:
     """Markdown: one group of blocks per heading section; fences and tables on their own."""
-    from markdown_it import MarkdownIt
-
     text, warnings = read_text(path)
     index = LineIndex(text)
     skip, title = _front_matter_lines(text)
     lines = text.split("\n")
     # Blank the front matter but keep the line count, so token maps stay source line numbers.
     source = "\n".join([""] * skip + lines[skip:])
-    tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(source)
+    parser = _markdown_parser()
+    env: dict[str, Any] = {}
+    tokens = parser.parse(source, env)
 
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
@@ -86,7 +109,7 @@ def parse_markdown(path: Path) -> ParsedDocument:
         if tok.type == "heading_open":
             flush()
             level = int(tok.tag[1])
-            name = _inline_text(tokens[i + 1]) or "(untitled)"
+            name = _inline_text(parser, tokens[i + 1], env) or "(untitled)"
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, name))

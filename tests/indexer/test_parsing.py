@@ -366,6 +366,24 @@ def test_markdown_of_only_headings_is_still_indexed(tmp_path: Path) -> None:
     assert {s.kind for s in doc.sections} == {"title"}
 
 
+def test_markdown_heading_markup_is_reduced_to_its_text(tmp_path: Path) -> None:
+    # Only headings get inline parsing (paragraphs are sliced from the source by line, so the
+    # parser skips theirs); escapes, entities, code spans and reference links must still read
+    # as text, exactly as with full inline parsing (a changed heading would change chunk hashes).
+    text = (
+        "# The `print()` *function*\n\nBody **text** [x][ref].\n\n"
+        "## Escaped \\*stars\\* &amp; [a link][ref] <span>tag</span>\n\nMore.\n\n"
+        "[ref]: https://example.org\n"
+    )
+    doc = parse_file(write(tmp_path, "inline.md", text))
+    assert doc.title == "The print() function"
+    assert [s.heading_path for s in doc.sections] == [
+        ("The print() function",),
+        ("The print() function", "Escaped *stars* & a link tag"),
+    ]
+    assert doc.sections[0].text == "Body **text** [x][ref]."  # paragraphs stay source slices
+
+
 # ------------------------------------------------------------------------- HTML
 
 HTML = """<!DOCTYPE html>

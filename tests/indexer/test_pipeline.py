@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from indexer.changes import Change
 from indexer.config import Settings, load_settings
@@ -47,7 +48,8 @@ from indexer.events import (
     IndexIdle,
     ProgressUpdated,
 )
-from indexer.pipeline import IndexingPipeline
+from indexer.pipeline import DEBOUNCE_S, IndexingPipeline
+from indexer.pipeline_vectors import _Pooled, take_window
 from indexer.service import KnowledgeBase, build_hub
 from indexer.store import IndexStore
 from models.embedder import FakeEmbedder, Vector
@@ -399,8 +401,10 @@ def test_pause_holds_files_and_resume_finishes_them(
 ) -> None:
     # Pause takes effect between write groups; one file per group makes that every file.
     import indexer.pipeline
+    import indexer.pipeline_files
 
     monkeypatch.setattr(indexer.pipeline, "GROUP_FILES", 1)
+    monkeypatch.setattr(indexer.pipeline_files, "GROUP_FILES", 1)
     docs = make_docs(tmp_path)
     names = [f"h{i}.txt" for i in range(4)]
     for i, name in enumerate(names):
@@ -462,5 +466,107 @@ def test_added_folder_counts_its_files_in_progress(tmp_path: Path) -> None:
         final = of_type(events, ProgressUpdated)[-1]
         assert final.files_total - before == 4
         assert final.files_done == final.files_total
+    finally:
+        kb.close()
+
+
+# --------------------------------------------------------------------------- keeping the embedder fed
+def test_take_window_takes_similar_lengths_around_the_oldest_text() -> None:
+    pool = [_Pooled(length, seq, f"c{seq}", "t", "p")
+            for seq, length in enumerate([50, 10, 200, 12, 180, 11, 60, 190])]
+    pool.sort(key=lambda p: p.length)
+    oldest = min(pool, key=lambda p: p.seq)  # length 50
+    taken = take_window(pool, 3)
+    assert oldest in taken and len(taken) == 3 and len(pool) == 5
+    assert [p.length for p in taken] == [12, 50, 60]  # neighbours in length, not in arrival
+    assert [p.length for p in pool] == [10, 11, 180, 190, 200]  # still sorted
+    while pool:  # every text is taken eventually, the oldest always first
+        first = min(pool, key=lambda p: p.seq)
+        assert first in take_window(pool, 2)
+
+
+def test_scan_changes_skip_the_debounce_that_watcher_changes_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A scan's changes are final: debouncing them only keeps the embedder waiting. An editor's
+    # burst of saves (the watcher puts into `changes` directly) still waits for a quiet moment.
+    docs = make_docs(tmp_path)
+    for i in range(3):
+        write_doc(docs / f"d{i}.txt", paragraphs(f"deb{i}q", 2))
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    try:
+        changes = pipe_of(kb).changes
+        quiets: list[float] = []
+        real_drain = changes.drain
+
+        def drain(quiet_seconds: float = 0.3, **kwargs: Any) -> list[Change]:
+            quiets.append(quiet_seconds)
+            return real_drain(quiet_seconds=quiet_seconds, **kwargs)
+
+        monkeypatch.setattr(changes, "drain", drain)
+        kb.index(timeout=TIMEOUT)
+        assert quiets and set(quiets) == {0.0}
+        quiets.clear()
+        write_doc(docs / "d0.txt", paragraphs("edited", 2))
+        changes.put(Change("upsert", str(docs / "d0.txt")))  # what the watcher does
+        wait_for(lambda: bool(quiets))
+        assert kb.wait_idle(TIMEOUT)
+        assert quiets[0] == DEBOUNCE_S
+    finally:
+        kb.close()
+
+
+def test_embedding_starts_after_the_first_file_not_after_a_whole_group(tmp_path: Path) -> None:
+    # Bulk runs wrote 32 files before the embedder (the bottleneck) saw any text: ~1 s idle at
+    # the start of every run. Now the first file is written at once while the embedder is idle.
+    docs = make_docs(tmp_path)
+    n = 24  # fewer than GROUP_FILES: the old code wrote them all in one group
+    for i in range(n):
+        write_doc(docs / f"d{i:02}.txt", paragraphs(f"grp{i}x", 3))
+    events: list[Event] = []
+    parsed_at_first_call: list[int] = []
+
+    class FirstCallProbe(RecordingEmbedder):
+        def embed(self, texts: Sequence[str]) -> Vector:
+            if not parsed_at_first_call:
+                parsed_at_first_call.append(len(of_type(events, FileParsed)))
+            return super().embed(texts)
+
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]),
+                    embedder=FirstCallProbe(delay=0.05), on_event=events.append)
+    try:
+        kb.index(timeout=TIMEOUT)
+        assert parsed_at_first_call and parsed_at_first_call[0] < n // 2
+        assert len(of_type(events, FileEmbedded)) == n
+        assert all(r.stage == FileStage.EMBEDDED for r in kb.files())
+    finally:
+        kb.close()
+
+
+def test_early_writes_stay_few_when_the_embedder_has_nothing_to_wait_for(
+    tmp_path: Path,
+) -> None:
+    # With nothing to embed in between (fast embedder, or every vector reused) the embedder is
+    # always "hungry"; early writes must still grow to full groups, not become a commit per file.
+    docs = make_docs(tmp_path)
+    n = 70
+    for i in range(n):
+        write_doc(docs / f"f{i:02}.txt", paragraphs(f"few{i}k", 1))
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    try:
+        store = store_of(kb)
+        calls: list[int] = []
+        real_upsert = store.upsert_files
+
+        def upsert_files(records: Sequence[Any]) -> None:
+            calls.append(len(records))
+            real_upsert(records)
+
+        store.upsert_files = upsert_files  # type: ignore[method-assign]
+        kb.index(timeout=TIMEOUT)
+        assert len(kb.files()) == n
+        # Two commits per group: 1, 2, 4, 8, 16 files, then groups of 32 (a scan racing the
+        # writer may split the batch once more); per file it would be 140.
+        assert sum(calls) == 2 * n and len(calls) <= 32, calls
     finally:
         kb.close()
