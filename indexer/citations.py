@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
@@ -98,33 +99,57 @@ _FILLER = frozenset(
      "noted", "shown", "given", "covered", "passage", "passages", "source", "sources", "see",
      "information", "provided", "according", "document", "documents", "here", "above"]
 )
+# Words of a sentence that points at passages rather than saying something: "This feature is
+# specifically mentioned in [1]", "These operators are listed in [3] and [4], respectively."
+_POINTING = frozenset(
+    ["specifically", "explicitly", "clearly", "directly", "respectively", "listed", "mentions",
+     "states", "says", "describes", "explains", "discussed", "refers", "referenced", "both",
+     "also", "these", "those", "it", "they", "feature", "features", "behavior", "behaviour",
+     "respect", "regarding", "concerning", "related", "relates", "discusses", "talks"]
+)
 
 
-def _is_citation_filler(sentence: str) -> bool:
-    """A sentence that only points at a passage: "This is stated in the passage from a.md [2]"."""
+def _is_citation_filler(sentence: str, context: AbstractSet[str] = frozenset()) -> bool:
+    """A sentence that only points at passages: "This is stated in the passage from a.md [2]".
+
+    It may name what it points at ("…the passage [1] that mentions the modulo operator"), as
+    long as every such word already occurs in `context` (the claim before it and the question):
+    then it adds no claim of its own.
+    """
     if not find_markers(sentence):
         return False
     words = content_words(_LABEL_RE.sub(" ", sub_markers(" ", sentence)))
-    return not (words - _FILLER)
+    if not (words - _FILLER):
+        return True
+    refers = bool(words & {"passage", "passages", "source", "sources", "document", "documents"})
+    singular = {w.removesuffix("s") for w in context}  # "operators" points at "operator"
+    rest = words - _FILLER - _POINTING
+    return refers and all(w.removesuffix("s") in singular for w in rest)
 
 
-def fold_citation_sentences(text: str) -> str:
-    """Move the markers of a filler sentence onto the claim before it, and drop the filler.
+def fold_citation_sentences(text: str, question: str = "") -> str:
+    """Hand the markers of a filler sentence to the claim before it, and drop the filler.
 
     Models often write the claim, then "This is mentioned in [3]." Grounding and repointing work
-    sentence by sentence, so the marker has to sit on the sentence that makes the claim.
+    sentence by sentence, so the marker has to sit on the sentence that makes the claim. When
+    that claim already cites, the filler's extra numbers are dropped rather than added: they
+    name no claim of their own and would only widen the citations.
     """
     pieces = re.split(f"({_SENTENCE_RE.pattern})", text)
+    asked = content_words(question)
     previous: int | None = None
     for i in range(0, len(pieces), 2):
         piece = pieces[i]
         if not _WORD_RE.search(piece):
             continue
-        if previous is not None and _is_citation_filler(piece):
-            markers = "".join(f"[{g}]" for g in find_markers(piece))
+        if previous is not None and _is_citation_filler(
+            piece, content_words(pieces[previous]) | asked
+        ):
             claim = pieces[previous].rstrip()
-            end = claim[-1] if claim[-1:] in ".!?" else ""
-            pieces[previous] = f"{(claim[:-1] if end else claim).rstrip()} {markers}{end}"
+            if not find_markers(claim):
+                markers = "".join(f"[{g}]" for g in find_markers(piece))
+                end = claim[-1] if claim[-1:] in ".!?" else ""
+                pieces[previous] = f"{(claim[:-1] if end else claim).rstrip()} {markers}{end}"
             pieces[i] = ""
             pieces[i - 1] = ""
             continue

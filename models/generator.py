@@ -389,8 +389,9 @@ def parse_prompt(text: str) -> tuple[dict[int, str], str]:
 
     A passage starts on a line `[n] text`, `[n] (source) text` or `[n] (source: label)` with its
     text on the following lines; it runs until the next passage line or a `Question:` line. The
-    question is the rest of the `Question:` line (lines after it, e.g. instructions, are
-    ignored); without one, the last non-empty line before the first passage.
+    question is the rest of the last `Question:` line (a prompt may ask it before and after the
+    passages; other lines after it, e.g. instructions, are ignored); without one, the last
+    non-empty line before the first passage.
     """
     passages: dict[int, list[str]] = {}
     current: int | None = None
@@ -400,14 +401,15 @@ def parse_prompt(text: str) -> tuple[dict[int, str], str]:
         q = _QUESTION.match(line)
         if q:
             question = q.group(1).strip()
-            break
+            current = None
+            continue
         p = _PASSAGE.match(line)
         if p:
             current = int(p.group(1))
             passages[current] = [p.group(2)]
         elif current is not None:
             passages[current].append(line)
-        elif line.strip():
+        elif line.strip() and not question:
             preamble.append(line.strip())
     if not question and preamble:
         question = preamble[-1]

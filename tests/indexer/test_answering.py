@@ -7,7 +7,7 @@ What is pinned, and why users rely on it:
 - a marker pointing at no passage never reaches the user; valid markers resolve to the right
   chunk and anchor (page / lines / heading), so "open the source" opens the right place;
 - unmarked answers get citations attributed, wrongly numbered ones are repointed, layout kept;
-- grounding: wholly unsupported answers become the refusal, partly unsupported ones are flagged
+- grounding: mostly unsupported answers become the refusal, partly unsupported ones are flagged
   sentence by sentence, and an invented number is never "supported";
 - passage selection drops near-duplicates and respects the token budget; the prompt numbers the
   passages and tells the model they are data, not instructions;
@@ -259,6 +259,18 @@ def test_partly_unsupported_answer_is_kept_and_flags_the_sentence() -> None:
     assert [c.number for c in answer.citations] == [1]
 
 
+def test_mostly_unsupported_answer_becomes_the_refusal() -> None:
+    """A restated question around invented facts is the model's memory, not the documents."""
+    good = "The zephyrine valve must be closed before the pump is serviced [1]."
+    reply = (f"{good} The pump pressure should stay at 400 psi [1]. "
+             "The valve was invented in 1887 by a Danish engineer [1].")
+    answer = Harness(three_hits(), reply).ask()
+    assert answer.found is False and answer.stats["refused_by"] == "grounding"
+    assert [v.supported for v in answer.verdicts] == [True, False, False]
+    half = Harness(three_hits(), f"{good} The pump pressure should stay at 400 psi [1].").ask()
+    assert half.found is True, "one unsupported sentence of two is flagged, not refused"
+
+
 def test_an_invented_number_is_unsupported_even_if_similar() -> None:
     good = "The zephyrine valve must be closed before the pump is serviced [1]."
     invented = "The pump pressure should stay at 400 psi during normal operation [2]."
@@ -331,6 +343,8 @@ def test_build_messages_numbers_passages_as_data() -> None:
         assert f"[{n}] (source: {hit.anchor.label()})\n{hit.text}" in user
     assert user.index("[1]") < user.index("[2]") < user.index("[3]")
     assert "Question: How do I service the pump?\n" in user
+    assert user.startswith("Question: How do I service the pump?")  # read with it in mind
+    assert user.rindex("Question:") > user.index("[3]"), "and asked again after the passages"
     other = build_messages("What about granite?", hits[2:])
     assert other[0] == messages[0], "a fixed system prefix lets the model reuse its KV cache"
 
@@ -419,7 +433,7 @@ def test_follow_up_prompt_carries_the_last_exchange_without_its_markers() -> Non
     assert "How do I service the pump?" in user and "Close the valve first" in user
     previous = user.split("Your previous answer:", 1)[1].split("Question:", 1)[0]
     assert "Close the valve first" in previous and "[1]" not in previous
-    assert user.index("Your previous answer:") < user.index("Question: And when")
+    assert user.index("Your previous answer:") < user.rindex("Question: And when")
     assert messages[0] == build_messages("anything", hits)[0]  # same cached system prefix
 
 

@@ -175,6 +175,24 @@ def test_filler_sentence_hands_its_marker_to_the_claim_before_it() -> None:
     # A sentence with its own claim keeps its marker.
     kept = "Modulo is defined for floats. The sign follows the divisor [2]."
     assert fold_citation_sentences(kept) == kept
+    own_claim = "Modulo is defined for floats. The passage [2] says the sign follows the divisor."
+    assert fold_citation_sentences(own_claim) == own_claim
+
+
+def test_pointing_sentence_adds_no_citation_to_a_claim_that_already_cites() -> None:
+    from indexer.citations import fold_citation_sentences
+
+    question = "With Python's modulo operator `%`, which operand determines the sign?"
+    claim = "The sign of the result is determined by the second operand [1]."
+    # Names only what the claim and the question already said: a pointer, folded away.
+    assert fold_citation_sentences(
+        f"{claim} This is stated in the passage from [1] that mentions the modulo operator and "
+        "its behavior with respect to the sign of the result.", question) == claim
+    # Extra numbers on a pointer are dropped when the claim cites already, kept when it does not.
+    both = "Only the power operator and conditional expressions group right to left"
+    pointer = "These operators are listed in the passage from [3] and [4], respectively."
+    assert fold_citation_sentences(f"{both} [1]. {pointer}") == f"{both} [1]."
+    assert fold_citation_sentences(f"{both}. {pointer}") == f"{both} [3][4]."
 
 
 def test_an_echo_of_the_question_is_not_an_answer() -> None:

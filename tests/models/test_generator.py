@@ -50,6 +50,7 @@ def test_parse_prompt_reads_numbered_passages_and_question() -> None:
 
 def test_parse_prompt_reads_the_answering_modules_layout() -> None:
     user = (
+        "Question: Are Python lists mutable?\n\n"  # asked before the passages and after them
         "Passages from my documents:\n\n"
         "[1] (source: notes (old).md › Cooking)\nPasta should boil for nine minutes.\nSalt it.\n\n"
         "[2] (source: python.txt:10-12)\nPython lists are mutable sequences.\n\n"
