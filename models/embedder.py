@@ -149,13 +149,58 @@ def _model_dim(model_dir: Path) -> int:
         ) from exc
 
 
+_REGISTER_LOCK = threading.Lock()
+_REGISTERED: dict[str, int] = {}
+
+
+def _fastembed_session(model_dir: Path, model_id: str, dim: int, threads: int) -> Any:
+    """The onnxruntime session fastembed loads for a local model folder, offline.
+
+    fastembed owns loading (its custom-model registry, `specific_model_path`, its session
+    options and thread settings); Cairn then feeds that session token ids it already has,
+    instead of calling fastembed's `embed`, which would tokenize the texts again.
+    """
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    digest = hashlib.sha1(str(model_dir.resolve()).encode()).hexdigest()[:10]
+    name = f"local/{model_id}-{digest}"
+    with _REGISTER_LOCK:  # registering the same name twice raises
+        if _REGISTERED.get(name, dim) != dim:
+            raise ModelLoadError(f"fastembed model {name} is registered with another size.")
+        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
+        if name.lower() not in known:
+            TextEmbedding.add_custom_model(
+                model=name,
+                pooling=PoolingType.MEAN,
+                normalization=True,
+                sources=ModelSource(hf=name),
+                dim=dim,
+                model_file="model.onnx",
+            )
+        _REGISTERED[name] = dim
+    model = TextEmbedding(
+        model_name=name,
+        specific_model_path=str(model_dir),
+        cache_dir=str(model_dir),  # must exist; fastembed creates it otherwise
+        threads=threads or None,
+        providers=["CPUExecutionProvider"],
+        lazy_load=False,  # a broken file fails in load(), not halfway through a batch
+    )
+    session = getattr(getattr(model, "model", None), "model", None)
+    if session is None:
+        raise ModelLoadError("This fastembed version does not expose its onnxruntime session.",
+                             hint="Reinstall Cairn's locked dependencies (`uv sync`).")
+    return session
+
+
 class FastEmbedEmbedder:
-    """fastembed's recipe for a local ONNX sentence model, run directly in onnxruntime, offline.
+    """A local ONNX sentence model loaded by fastembed, fed token ids directly, offline.
 
     Same model file, same tokenizer settings (`tokenizer.json` with fastembed's truncation,
     special tokens and pad token), mean pooling over the attention mask and L2 normalisation —
-    so the vectors are fastembed's (to float rounding) and stored indexes stay valid. fastembed's
-    own `embed` is not called: it takes texts only, so it tokenizes again what the chunker has
+    so the vectors are fastembed's (to float rounding) and stored indexes stay valid. fastembed
+    loads the model and its onnxruntime session; fastembed's own `embed` is not called: it takes texts only, so it tokenizes again what the chunker has
     just tokenized, pools in float64 with a masked sum, and left the embedder at ~0.95 of the
     raw model (bench/bench_indexing.py). Here each batch is one `session.run` on ids the chunker
     already counted (`count_tokens` remembers them, `embed` takes them back).
@@ -215,18 +260,11 @@ class FastEmbedEmbedder:
         disable = getattr(ort, "disable_telemetry_events", None)
         if disable is not None:
             disable()  # no-op outside official Windows builds, see models/offline.py
-        options = ort.SessionOptions()  # what fastembed sets, nothing more
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = self.threads
         try:
-            session = ort.InferenceSession(
-                str(self.model_dir / "model.onnx"),
-                sess_options=options,
-                providers=["CPUExecutionProvider"],
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
+            session = _fastembed_session(self.model_dir, self.model_id, self.dim, self.threads)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # onnxruntime and fastembed raise their own types
             raise ModelLoadError(
                 f"Could not load the embedding model in {self.model_dir}: {exc}",
                 hint="The folder may be damaged; delete it and Cairn rebuilds it.",
