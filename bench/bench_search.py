@@ -12,7 +12,13 @@ Query embedding (`--embedder`):
 - `fake`: models.embedder.FakeEmbedder (hashed bag of words; near-zero cost).
 - `synthetic`: a random unit vector per query (no cost); also the fallback for `auto` (the
   default) when the real model cannot be loaded. `query_embed_ms` reports the embedding alone.
-Chunk vectors are always random unit vectors: embedding 100k chunks takes hours on 2 cores.
+Chunk vectors are random unit vectors here: embedding 100k chunks takes hours on 2 cores.
+
+Recall: Cairn's vector side is an exact scan, so recall@10 against LanceDB's exact (flat, cosine)
+search should be 1.0 up to float rounding; `recall_at_10_vs_lancedb_flat` checks that on every
+query of each size, and `--real-index <Cairn index dir>` checks it on *real* embeddings: the
+embedded chunks of an existing Cairn index (read only; built with the same model as
+`--embedder real`), queried with the real embeddings of the first words of sampled chunks.
 
 Churn (`--churn-edits`, default 1000, on the `--churn-size` store): single-file edits exactly as
 the writer makes them (one chunk of the file changes: replace_chunks, set_vectors for the one
@@ -20,8 +26,9 @@ new chunk, upsert_files), each followed by `maintain()`; reports write and maint
 latency, fragment and version counts, disk size, and search latency before, during (one query
 every 10 edits), at the end of the burst, and after the idle writer's next compaction.
 
-    .venv/bin/python bench/bench_search.py [--sizes 10000,100000] [--queries 40]
+    .venv/bin/python bench/bench_search.py [--sizes 10000,100000] [--queries 200]
         [--embedder auto|real|fake|synthetic] [--churn-size 10000] [--churn-edits 1000]
+        [--real-index ~/.local/share/cairn/index] [--recall-queries 300]
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from indexer.events import FileStage
 from indexer.records import Chunk, text_hash
 from indexer.retrieval import Retriever
 from indexer.store import FileRecord, IndexStore
-from indexer.store_layout import chunks_schema
+from indexer.store_layout import chunks_schema, vector_matrix
 from indexer.vector_index import ExactVectorIndex
 
 DIM = 384
@@ -140,15 +147,24 @@ def pct(samples: list[float]) -> dict[str, float]:
     }
 
 
-def timed(fn: Callable[[int], object], n: int, warmup: int = 3) -> list[float]:
+def timed_pct(fn: Callable[[int], object], n: int, warmup: int = 3) -> dict[str, float]:
+    """Wall p50/p95 of `fn(i)` over `n` calls, plus the process CPU time per call (all threads:
+    the embedder's, LanceDB's) at p50/p95, which moves far less with the load on a shared
+    machine: on an idle one, a call cannot take much less wall time than its CPU time."""
     for i in range(min(warmup, n)):
         fn(i)
-    out = []
+    wall, cpu = [], []
     for i in range(n):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn(i)
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    c = np.asarray(cpu)
+    return {
+        **pct(wall),
+        "cpu_p50": round(float(np.percentile(c, 50)), 2),
+        "cpu_p95": round(float(np.percentile(c, 95)), 2),
+    }
 
 
 def make_embedder(kind: str) -> tuple[str, Callable[[str], np.ndarray] | None, str | None]:
@@ -190,18 +206,18 @@ def measure_queries(
     retriever = Retriever(store, index, embed or (lambda q: lookup[q]))
     n = len(queries)
     out: dict[str, Any] = {}
-    out["bm25"] = pct(timed(lambda i: retriever.search(queries[i], K, mode="bm25"), n))
+    out["bm25"] = timed_pct(lambda i: retriever.search(queries[i], K, mode="bm25"), n)
     for mode in ("vector", "hybrid"):
-        samples = timed(
+        out[mode] = timed_pct(
             lambda i, m=mode: retriever.search(queries[i], K, mode=m, query_vector=qvecs[i]), n
         )
-        out[mode] = pct(samples)
-    out["exact_numpy_raw"] = pct(timed(lambda i: index.search(qvecs[i], K), n))
+    out["exact_numpy_raw"] = timed_pct(lambda i: index.search(qvecs[i], K), n)
     if embed is not None:
-        out["query_embed_ms"] = pct(timed(lambda i: embed(queries[i]), n))
+        out["query_embed_ms"] = timed_pct(lambda i: embed(queries[i]), n)
         for mode in ("vector", "hybrid"):
-            samples = timed(lambda i, m=mode: retriever.search(queries[i], K, mode=m), n)
-            out[f"{mode}_with_embed"] = pct(samples)
+            out[f"{mode}_with_embed"] = timed_pct(
+                lambda i, m=mode: retriever.search(queries[i], K, mode=m), n
+            )
     if lance:
         table = store.chunks_table()
 
@@ -209,18 +225,66 @@ def measure_queries(
             q = table.search(qvecs[i]).distance_type("cosine").limit(K)
             return q.select(["id", "_distance"]).to_arrow()
 
-        out["lancedb_flat_vector"] = pct(timed(flat, n))
-        recall = []
-        for i in range(min(n, 10)):
-            ours = {cid for cid, _ in index.search(qvecs[i], K)}
-            recall.append(len(ours & set(flat(i)["id"].to_pylist())) / K)
-        out["exact_vs_lancedb_top10_overlap"] = round(float(np.mean(recall)), 3)
+        out["lancedb_flat_vector"] = timed_pct(flat, n)
+        recall = [
+            recall_at_k([c for c, _ in index.search(qvecs[i], K)], flat(i)["id"].to_pylist())
+            for i in range(n)
+        ]
+        out["recall_at_10_vs_lancedb_flat"] = round(float(np.mean(recall)), 4)
         flat_p50 = out["lancedb_flat_vector"]["p50"]
         out["ratio_lancedb_flat_vs_exact_raw_p50"] = round(
             flat_p50 / out["exact_numpy_raw"]["p50"], 1
         )
         out["ratio_lancedb_flat_vs_vector_mode_p50"] = round(flat_p50 / out["vector"]["p50"], 1)
     return out
+
+
+def recall_at_k(ours: list[str], exact: list[str]) -> float:
+    """Share of the exact top-k that `ours` found (k = len(exact))."""
+    return len(set(ours) & set(exact)) / len(exact) if exact else 1.0
+
+
+def real_recall(
+    index_dir: Path, embed: Callable[[str], np.ndarray] | None, n_queries: int, seed: int
+) -> dict[str, Any]:
+    """Recall@10 of `ExactVectorIndex` against LanceDB's exact flat cosine search on the real
+    embeddings of an existing Cairn index (opened read-only; nothing is written)."""
+    import lancedb
+
+    if embed is None:
+        raise SystemExit("--real-index needs a query embedder (--embedder real)")
+    db = lancedb.connect(str(index_dir))
+    meta = {r["key"]: r["value"] for r in db.open_table("meta").to_arrow().to_pylist()}
+    table = db.open_table("chunks")
+    data = (
+        table.search().where("embedded = true").select(["id", "path", "text", "vector"])
+        .limit(None).to_arrow()
+    )  # fmt: skip
+    dim = int(meta["embed_dim"])
+    vectors = vector_matrix(data["vector"], dim)
+    index = ExactVectorIndex(dim)
+    index.upsert(data["id"].to_pylist(), vectors, data["path"].to_pylist())
+    rng = np.random.default_rng(seed)
+    texts = data["text"].to_pylist()
+    picks = rng.choice(len(texts), size=min(n_queries, len(texts)), replace=False)
+    recalls, same_order = [], 0
+    for i in picks:
+        qvec = embed(" ".join(texts[int(i)].split()[:8]))
+        ours = [cid for cid, _ in index.search(qvec, K)]
+        exact = (
+            table.search(qvec).distance_type("cosine").limit(K).select(["id"]).to_arrow()["id"]
+            .to_pylist()
+        )  # fmt: skip
+        recalls.append(recall_at_k(ours, exact))
+        same_order += ours == exact
+    return {
+        "index_model": meta.get("embed_model_id"),
+        "chunks": len(texts),
+        "queries": len(picks),
+        "recall_at_10_vs_lancedb_flat": round(float(np.mean(recalls)), 4),
+        "min_recall_at_10": round(float(np.min(recalls)), 2),
+        "same_top10_order": same_order,
+    }
 
 
 # ----------------------------------------------------------------------------- churn
@@ -302,12 +366,14 @@ def dir_size(path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embedder", choices=["auto", "real", "fake", "synthetic"], default="auto")
     parser.add_argument("--churn-size", type=int, default=10_000)
     parser.add_argument("--churn-edits", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--real-index", type=Path, default=None)
+    parser.add_argument("--recall-queries", type=int, default=300)
     args = parser.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -317,10 +383,15 @@ def main() -> None:
         "embedder": kind,
         "k": K,
         "dim": DIM,
+        "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "sizes": {},
     }
     if note:
         result["embedder_note"] = note
+    if args.real_index:
+        result["real_embeddings"] = real_recall(
+            args.real_index, embed, args.recall_queries, args.seed
+        )
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-bench-search-"))
     try:
         for size in sorted(set(sizes) | ({args.churn_size} if args.churn_edits else set())):
@@ -343,7 +414,7 @@ def main() -> None:
                 "load_s": round(load_s, 2),
                 "index_build_s": round(index_s, 2),
                 "vector_index_load_s": round(vload_s, 2),
-                "vector_index_mb": round(index._vecs.nbytes / 1e6, 1),
+                "vector_index_mb": round(index.nbytes / 1e6, 1),
             }
             if size in sizes:
                 entry.update(measure_queries(store, index, queries, qvecs, embed))
@@ -358,6 +429,7 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+    result["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 

@@ -272,6 +272,7 @@ class IndexStore:
                 "path"
             ).when_matched_update_all().when_not_matched_insert_all().execute(data)
             self._t.committed("files")
+        self._compact_while_busy()
 
     @storage_op
     def set_stage(self, path: str, stage: FileStage, reason: str = "") -> None:
@@ -290,6 +291,7 @@ class IndexStore:
                         "updated_at": time.time()},
             )  # fmt: skip
             self._t.committed("files")
+        self._compact_while_busy()
 
     @read_op
     def counts_by_stage(self) -> dict[str, int]:
@@ -311,12 +313,13 @@ class IndexStore:
             return
         where = sql_in("path", paths)
         with self._write_lock:
-            self._t.writer("chunks").delete(where)
+            self._t.chunk_paths.applied(self._t.writer("chunks").delete(where), removed=paths)
             self._t.writer("files").delete(where)
             self._t.committed("chunks")
             self._t.committed("files")
             for sink in self._sinks:
                 sink.remove_paths(paths)
+        self._compact_while_busy()
 
     @storage_op
     def move_file(self, src: str, dest: str, *, folder: str | None = None) -> bool:
@@ -355,6 +358,7 @@ class IndexStore:
             if not known:
                 return {}
             dests = list(mapping.values())
+            self._t.chunk_paths.forget()  # moves are rare: reload the set on next use
             for name in ("chunks", "files"):
                 table = self._t.writer(name)
                 if table.count_rows(sql_in("path", dests)):
@@ -372,6 +376,7 @@ class IndexStore:
             for sink in self._sinks:
                 sink.remove_paths(dests)
                 sink.rename_paths(mapping)
+        self._compact_while_busy()
         return mapping
 
     # ----------------------------------------------------------------- chunks
@@ -394,7 +399,10 @@ class IndexStore:
         self._check_writable()
         if reuse is None:
             reuse = self.vectors_for_hashes(c.text_hash for c in chunks)
-        old_rows = self._t.select("chunks", f"path = {sql_str(path)}", columns=["id", "text_hash"])
+        where = f"path = {sql_str(path)}"
+        old_rows: list[dict[str, Any]] = []
+        if self._t.chunk_paths.has_rows(path):  # a new file has none: no lookup, no delete
+            old_rows = self._t.select("chunks", where, columns=["id", "text_hash"], own=True)
         old_ids: dict[str, list[str]] = {}
         for row in old_rows:
             old_ids.setdefault(row["text_hash"], []).append(row["id"])
@@ -402,15 +410,16 @@ class IndexStore:
         with self._write_lock:
             table = self._t.writer("chunks")
             if old_rows:
-                table.delete(f"path = {sql_str(path)}")
+                self._t.chunk_paths.applied(table.delete(where), removed=[path])
                 self._t.committed("chunks")
             if rows.table.num_rows:
-                table.add(rows.table)
+                self._t.chunk_paths.applied(table.add(rows.table), added=[path])
                 self._t.committed("chunks")
             for sink in self._sinks:
                 sink.remove_paths([path])
                 if rows.reused_ids:
                     sink.upsert(rows.reused_ids, rows.reused_vectors, [path] * len(rows.reused_ids))
+        self._compact_while_busy()
         return rows.pending_ids
 
     @read_op
@@ -432,10 +441,12 @@ class IndexStore:
         if not paths:
             return
         with self._write_lock:
-            self._t.writer("chunks").delete(sql_in("path", paths))
+            deleted = self._t.writer("chunks").delete(sql_in("path", paths))
+            self._t.chunk_paths.applied(deleted, removed=paths)
             self._t.committed("chunks")
             for sink in self._sinks:
                 sink.remove_paths(paths)
+        self._compact_while_busy()
 
     @read_op
     def pending_embeddings(self, limit: int | None = 256) -> list[tuple[str, str]]:
@@ -468,7 +479,8 @@ class IndexStore:
             )
         latest = {cid: i for i, cid in enumerate(ids)}  # last wins on duplicates
         with self._write_lock:
-            paths = {r["id"]: r["path"] for r in self._t.select_in("id", latest, ["id", "path"])}
+            found = self._t.select_in("id", latest, ["id", "path"], own=True)
+            paths = {r["id"]: r["path"] for r in found}
             keep = [cid for cid in latest if cid in paths]
             if not keep:
                 return 0
@@ -480,10 +492,12 @@ class IndexStore:
                     "vector": pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), self.dim),
                 }
             )
-            self._t.writer("chunks").merge_insert("id").when_matched_update_all().execute(data)
+            merge = self._t.writer("chunks").merge_insert("id").when_matched_update_all()
+            self._t.chunk_paths.applied(merge.execute(data))  # same rows, same paths
             self._t.committed("chunks")
             for sink in self._sinks:
                 sink.upsert(keep, rows, [paths[cid] for cid in keep])
+        self._compact_while_busy()
         return len(keep)
 
     @read_op
@@ -491,9 +505,16 @@ class IndexStore:
         return self._t.reader("chunks").count_rows()
 
     @read_op
-    def get_chunks(self, ids: Sequence[str], *, with_vectors: bool = False) -> list[dict[str, Any]]:
-        """Chunk rows as dicts, in the order of `ids`; unknown ids are left out."""
-        cols = [*CHUNK_COLUMNS, "vector"] if with_vectors else list(CHUNK_COLUMNS)
+    def get_chunks(
+        self,
+        ids: Sequence[str],
+        *,
+        with_vectors: bool = False,
+        columns: Sequence[str] = CHUNK_COLUMNS,
+    ) -> list[dict[str, Any]]:
+        """Chunk rows as dicts (`columns`, which must include `id`), in the order of `ids`;
+        unknown ids are left out."""
+        cols = [*columns, "vector"] if with_vectors else list(columns)
         found = {row["id"]: row for row in self._t.select_in("id", ids, cols)}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
@@ -505,16 +526,22 @@ class IndexStore:
 
     @read_op
     def keyword_search(
-        self, query: str, limit: int, where: str | None = None
+        self,
+        query: str,
+        limit: int,
+        where: str | None = None,
+        *,
+        columns: Sequence[str] = CHUNK_COLUMNS,
     ) -> list[dict[str, Any]]:
-        """BM25 top-`limit` chunk rows (with `_score`) for any user text; never a parser error."""
+        """BM25 top-`limit` chunk rows (`columns` and `_score`) for any user text; never a
+        parser error. Fewer columns are cheaper (see `HIT_COLUMNS`)."""
         text = fts_query_text(query)
         if not text or limit <= 0:
             return []
         q = self._t.reader("chunks").search(MatchQuery(text, "text"), query_type="fts")
         if where:
             q = q.where(where, prefilter=True)
-        arrow = q.select([*CHUNK_COLUMNS, "_score"]).limit(limit).to_arrow()
+        arrow = q.select([*columns, "_score"]).limit(limit).to_arrow()
         return arrow.to_pylist()
 
     @read_op
@@ -546,35 +573,23 @@ class IndexStore:
     def maintain(self, force: bool = False) -> list[str]:
         """Compact tables whose fragments call for it (see `MaintenancePolicy`); cheap otherwise.
 
-        The writer calls it between files while busy (a long bulk run must not pile up
-        thousands of fragments) and every few seconds while idle (a compaction that was not yet
-        due when the queue drained becomes due later); it costs ~1 ms when nothing is due.
-        `optimize()` compacts, adds rows written since the last run to the full-text and scalar
-        indexes (until then they are searched flat) and deletes versions older than
-        `policy.retain_versions`, so the directory does not grow without bound under constant
-        edits. Returns the tables it optimized.
+        The idle writer calls it every few seconds (a compaction that was not yet due when the
+        queue drained becomes due later; ~1 ms when nothing is due); during a bulk run, writes
+        compact on their own. `optimize()` compacts, adds rows written since the last run to
+        the full-text and scalar indexes (until then they are searched flat) and deletes
+        versions older than `policy.retain_versions`, so the directory does not grow without
+        bound under constant edits. Returns the tables it optimized.
         """
-        done: list[str] = []
-        pol, now = self.policy, time.monotonic()
         with self._write_lock:
-            for name in ("chunks", "files"):
-                if not force and not self._t.writes[name]:
-                    continue  # nothing written since the last compaction
-                since = now - self._t.optimized_at[name]
-                frags = self.fragment_count(name) if not force else 0
-                if (
-                    force
-                    or (frags > pol.max_fragments and since >= pol.min_interval_s)
-                    or (frags > pol.hard_max_fragments and since >= pol.hard_min_interval_s)
-                ):
-                    self._t.writer(name).optimize(cleanup_older_than=pol.retain_versions)
-                    self._t.optimized(name)
-                    done.append(name)
-        return done
+            return self._t.maintain(self.policy, force)
+
+    def _compact_while_busy(self) -> None:
+        with self._write_lock:
+            self._t.compact_while_busy(self.policy)
 
     @storage_op
     def fragment_count(self, table: str = "chunks") -> int:
-        return int(self._t.writer(table).stats()["fragment_stats"]["num_fragments"])
+        return self._t.fragment_count(table)
 
     @storage_op
     def version_count(self, table: str = "chunks") -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from indexer import vector_index
 from indexer.errors import ModelUnavailableError, UserInputError
 from indexer.records import Chunk
 from indexer.retrieval import (
@@ -23,6 +24,7 @@ from indexer.retrieval import (
 )
 from indexer.search_filter import SearchFilter
 from indexer.store import IndexStore
+from indexer.store_layout import HIT_COLUMNS
 from indexer.vector_index import ExactVectorIndex
 
 DIM = 64
@@ -94,7 +96,13 @@ def test_rrf_weights_duplicates_and_edge_cases() -> None:
 
 
 # ----------------------------------------------------------------------------- vector index
-def test_exact_index_agrees_with_brute_force_after_churn() -> None:
+@pytest.mark.parametrize("block_rows", [None, 64])
+def test_exact_index_agrees_with_brute_force_after_churn(
+    block_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with tiny storage blocks, so scans, gathers and overwrites cross block borders."""
+    if block_rows:
+        monkeypatch.setattr(vector_index, "_BLOCK_ROWS", block_rows)
     rng = np.random.default_rng(7)
     index = ExactVectorIndex(DIM)
     truth: dict[str, tuple[np.ndarray, str]] = {}
@@ -133,6 +141,7 @@ def test_exact_index_agrees_with_brute_force_after_churn() -> None:
         assert [cid for cid, _ in index.search(q, 10, mask=flt)] == expect_f
         assert [cid for cid, _ in index.search(q, 10, mask=index.mask_for(flt))] == expect_f
     assert index.search(np.zeros(DIM), 5) == [] and index.search(q, 0) == []
+    assert index.nbytes <= (len(truth) + len(index._free) + 2 * vector_index._BLOCK_ROWS) * DIM * 4
 
 
 def test_exact_index_paths_remove_and_rename() -> None:
@@ -318,3 +327,37 @@ def test_anchor_from_row_maps_zero_to_none() -> None:
     b = anchor_from_row({**row, "page": 3, "heading": "", "line_start": 4, "line_end": 6})
     assert (b.page, b.heading_path, b.line_start, b.line_end) == (3, (), 4, 6)
     assert b.label() == "p.pdf p. 3"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "hybrid", "vector"])
+def test_hits_carry_text_and_anchor_read_from_the_hit_columns_only(
+    store: IndexStore, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Search reads the few columns a hit shows (cheaper at scale); bm25 mode keeps the BM25
+    order, and every hit still has its text, scores and citation anchor."""
+    for i in range(12):
+        add_file(store, f"/w/d/n{i:02d}.md", [f"lighthouse keeper log {i}", f"tide table {i}"])
+    r = Retriever(store, ExactVectorIndex.from_store(store), fake_embed)
+    asked: list[tuple[str, ...]] = []
+    real_keyword, real_get = store.keyword_search, store.get_chunks
+
+    def keyword(*a: object, columns: tuple[str, ...] = (), **k: object) -> object:
+        asked.append(tuple(columns))
+        return real_keyword(*a, columns=columns, **k)  # type: ignore[arg-type]
+
+    def get(ids: list[str], columns: tuple[str, ...] = (), **k: object) -> object:
+        asked.append(tuple(columns))
+        return real_get(ids, columns=columns, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "keyword_search", keyword)
+    monkeypatch.setattr(store, "get_chunks", get)
+    hits = r.search("lighthouse keeper 7", k=4, mode=mode)  # type: ignore[arg-type]
+    assert len(hits) == 4 and asked
+    assert all(set(cols) <= set(HIT_COLUMNS) for cols in asked)
+    for h in hits:
+        assert h.text.startswith(("lighthouse", "tide")) and h.anchor.line_start in (1, 2)
+        assert h.anchor.path.startswith("/w/d/n") and h.snippet
+    if mode == "bm25":
+        expect = [row["id"] for row in real_keyword("lighthouse keeper 7", 4)]
+        assert [h.chunk_id for h in hits] == expect
+        assert [h.bm25_rank for h in hits] == [1, 2, 3, 4]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from indexer.errors import StoreError
@@ -296,6 +297,7 @@ def test_maintain_bounds_fragments_and_versions_under_churn(tmp_path: Path) -> N
         min_interval_s=3600.0,  # only the hard limit applies during the burst...
         hard_max_fragments=24,
         hard_min_interval_s=0.0,
+        bulk_commits=0,  # maintain()'s own rules only (writes compacting: see below)
         retain_versions=timedelta(milliseconds=1),
     )
     store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
@@ -357,3 +359,157 @@ def test_reader_thread_searches_while_writer_writes_and_maintains(tmp_path: Path
     assert not errors, errors[0]
     assert reads[0] > 0
     assert store.chunk_count() == 11
+
+
+# ----------------------------------------------------------------------------- scalar indexes
+def _index_rows(table: object, name: str) -> tuple[int, int]:
+    stats = table.index_stats(name)  # type: ignore[attr-defined]
+    return stats.num_indexed_rows, stats.num_unindexed_rows
+
+
+def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
+    tmp_path: Path,
+) -> None:
+    """B-tree indexes on the lookup columns exist from the start; rows written since the last
+    compaction are not in them yet but are still found (LanceDB scans them flat); `maintain`
+    folds them in. Lookups agree before and after, and after deletes."""
+    policy = MaintenancePolicy(bulk_commits=0)  # only maintain() compacts here
+    store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
+    chunks, files = store.chunks_table(), store._t.reader("files")
+    names = {i.name for i in chunks.list_indices()}
+    assert {"path_idx", "id_idx", "text_hash_idx", "text_idx"} <= names
+    assert "path_idx" in {i.name for i in files.list_indices()}
+    paths = [f"/docs/n{i}.md" for i in range(12)]
+    for p in paths:
+        store.replace_chunks(p, "/docs", ".md", make_chunks([f"text of {p}", "shared"]))
+    store.upsert_files([record(p) for p in paths])
+
+    def lookups() -> tuple[object, ...]:
+        rows = store.chunks_for_file(paths[3])
+        ids = [r["id"] for r in rows]
+        return (
+            [r["text"] for r in rows],
+            [r["path"] for r in store.get_chunks(ids)],
+            store.get_file(paths[3]),
+            [f.path for f in store.get_files(paths[:2])],
+        )
+
+    before = lookups()
+    assert _index_rows(store.chunks_table(), "path_idx") == (0, 24)  # flat until compaction
+    store.maintain(force=True)
+    assert _index_rows(store.chunks_table(), "path_idx") == (24, 0)
+    assert _index_rows(store.chunks_table(), "text_hash_idx") == (24, 0)
+    assert _index_rows(store._t.reader("files"), "path_idx") == (12, 0)
+    assert lookups() == before
+    store.replace_chunks(paths[3], "/docs", ".md", make_chunks(["rewritten"]))
+    store.remove_files(paths[:2])
+    assert _index_rows(store.chunks_table(), "path_idx")[1] == 1  # the new row
+    assert [r["text"] for r in store.chunks_for_file(paths[3])] == ["rewritten"]
+    assert store.get_files(paths[:3]) == [store.get_file(paths[2])]
+    store.maintain(force=True)
+    assert _index_rows(store.chunks_table(), "path_idx") == (19, 0)
+    assert [r["text"] for r in store.chunks_for_file(paths[3])] == ["rewritten"]
+    assert store.chunks_for_file(paths[0]) == []
+
+
+def test_writes_compact_on_their_own_during_a_bulk_run(tmp_path: Path) -> None:
+    """A bulk run never goes idle, so writes compact after `bulk_commits` commits: fragments
+    and unindexed rows stay bounded without anyone calling maintain()."""
+    policy = MaintenancePolicy(bulk_commits=10, bulk_spacing=0.0)
+    store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
+    peak = 0
+    for i in range(45):
+        store.replace_chunks(f"/docs/b{i}.md", "/docs", ".md", make_chunks([f"bulk word{i}"]))
+        peak = max(peak, store.fragment_count())
+    assert peak <= 11
+    indexed, unindexed = _index_rows(store.chunks_table(), "path_idx")
+    assert indexed >= 40 and unindexed < 10
+    assert store.chunk_count() == 45
+    assert [h["path"] for h in store.keyword_search("word44", 3)] == ["/docs/b44.md"]
+    assert [r["text"] for r in store.chunks_for_file("/docs/b7.md")] == ["bulk word7"]
+
+
+def test_bulk_compaction_failure_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = IndexStore.open(
+        tmp_path / "index", "m", DIM, policy=MaintenancePolicy(bulk_commits=2, bulk_spacing=0.0)
+    )
+    calls = []
+
+    def full(*_a: object, **_k: object) -> None:
+        calls.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store._t.writer("chunks"), "optimize", full)
+    for i in range(5):
+        store.replace_chunks(f"/docs/f{i}.md", "/docs", ".md", make_chunks([f"x{i}"]))
+    assert calls and store.chunk_count() == 5  # every write landed; compaction retried later
+
+
+# ----------------------------------------------------------------------------- known chunk paths
+def test_known_paths_skip_lookups_for_new_files_and_never_duplicate_rows(
+    store: IndexStore,
+) -> None:
+    """The writer skips the old-row lookup for a path without chunks; every way a path gains
+    or loses rows (replace, remove, move, a commit the set did not see) keeps that exact."""
+    seen: list[str | None] = []
+    real_select = store._t.select
+
+    def select(table: str, where: str | None, *a: object, **k: object) -> object:
+        seen.append(where)
+        return real_select(table, where, *a, **k)  # type: ignore[arg-type]
+
+    store._t.select = select  # type: ignore[method-assign]
+    store.replace_chunks("/docs/new.md", "/docs", ".md", make_chunks(["first", "second"]))
+    assert not [w for w in seen if w and "new.md" in w]  # no lookup for a new file
+    store.replace_chunks("/docs/new.md", "/docs", ".md", make_chunks(["first", "third"]))
+    assert [w for w in seen if w and "new.md" in w]  # an existing file is looked up
+    assert sorted(r["text"] for r in store.chunks_for_file("/docs/new.md")) == ["first", "third"]
+
+    store.remove_chunks(["/docs/new.md"])
+    store.replace_chunks("/docs/new.md", "/docs", ".md", make_chunks(["again"]))
+    store.move_file("/docs/new.md", "/docs/moved.md")
+    store.replace_chunks("/docs/moved.md", "/docs", ".md", make_chunks(["after move"]))
+    assert [r["text"] for r in store.chunks_for_file("/docs/moved.md")] == ["after move"]
+    assert store.chunks_for_file("/docs/new.md") == []
+
+    # rows added through the writer's handle behind the store's back (as a bulk loader does)
+    foreign = store.chunks_table().search().where("path = '/docs/moved.md'").to_arrow()
+    foreign = foreign.set_column(foreign.schema.get_field_index("path"), "path",
+                                 pa.array(["/docs/foreign.md"] * foreign.num_rows))  # fmt: skip
+    store._t.writer("chunks").add(foreign)
+    store.replace_chunks("/docs/foreign.md", "/docs", ".md", make_chunks(["replaced"]))
+    assert [r["text"] for r in store.chunks_for_file("/docs/foreign.md")] == ["replaced"]
+    store.maintain(force=True)
+    store.replace_chunks("/docs/foreign.md", "/docs", ".md", make_chunks(["once more"]))
+    assert [r["text"] for r in store.chunks_for_file("/docs/foreign.md")] == ["once more"]
+    assert store.chunk_count() == 2
+
+
+def test_known_paths_recover_from_a_write_that_raised(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.replace_chunks("/docs/a.md", "/docs", ".md", make_chunks(["one"]))
+    table = store._t.writer("chunks")
+    real_add = table.add
+
+    def add_then_fail(data: object) -> None:
+        real_add(data)  # the commit lands, then the call fails
+        raise OSError(5, "I/O error after commit")
+
+    monkeypatch.setattr(table, "add", add_then_fail)
+    with pytest.raises(StoreError):
+        store.replace_chunks("/docs/b.md", "/docs", ".md", make_chunks(["two"]))
+    monkeypatch.setattr(table, "add", real_add)
+    store.replace_chunks("/docs/b.md", "/docs", ".md", make_chunks(["two again"]))
+    assert [r["text"] for r in store.chunks_for_file("/docs/b.md")] == ["two again"]
+
+
+def test_lancedb_caches_are_bounded_and_shared(store: IndexStore) -> None:
+    from indexer.store_tables import INDEX_CACHE_BYTES, METADATA_CACHE_BYTES
+
+    for i in range(30):
+        store.replace_chunks(f"/docs/c{i}.md", "/docs", ".md", make_chunks([f"cache {i}"]))
+        store.keyword_search(f"cache {i}", 3)
+    assert 0 < store._t.cache_bytes() <= INDEX_CACHE_BYTES + METADATA_CACHE_BYTES
