@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from indexer import pipeline as pipeline_module
+from indexer import pipeline_files as pipeline_module  # where the writer calls parse_file
 from indexer.config import load_settings
 from indexer.events import FileFailed, FileStage
 from indexer.file_state import hash_file
