@@ -15,8 +15,10 @@ a) Full index of the pydoc corpus (79 Markdown files, ~1,140 chunks) in a fresh 
    LanceDB), when the first embed call started, how long the run went on after the last one,
    the padding of the pipeline's batches, and the load average. `--embedder-pass` also times
    `FastEmbedEmbedder.embed` on the same texts (splits a loss between the embedder and the
-   pipeline around it). `--other DIR` runs part a of another checkout (e.g. a worktree of the
-   previous commit) and of this one alternately, one process each: before/after in one run.
+   pipeline around it). `--other DIR` (repeatable) measures another checkout's code (e.g. a
+   worktree of the previous commit) with this same bench, rotating with this one, one process
+   per run: before/after in one run. `--no-spin` makes onnxruntime's threads sleep instead of
+   spin on both sides, so CPU-time ratios compare work even on a busy machine.
 
 b) Live sync on a folder of `--files` (1,000) small text files, 2-5 sentences each from the
    pydoc text. After indexing it, `--trials` (20) times: with `start_watching()` active, append
@@ -587,14 +589,15 @@ def summarize_run(full: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compare(other: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Part a of this checkout's code and of `other`'s (e.g. a worktree of the previous commit),
-    measured by this same bench, one process per run, alternating which goes first, each
-    against its own raw passes."""
-    runs: dict[str, list[dict[str, Any]]] = {"this": [], "other": []}
-    trees = {"this": CODE_ROOT, "other": other.resolve()}
+def compare(others: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    """Part a of this checkout's code and of each of `others` (e.g. worktrees of earlier
+    commits), measured by this same bench, one process per run, the order rotating each round,
+    each run against its own raw passes. Runs are named by their folder."""
+    trees = {"this": CODE_ROOT, **{str(o.resolve()): o.resolve() for o in others}}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    names = list(trees)
     for r in range(args.rounds):
-        for name in ("other", "this") if r % 2 == 0 else ("this", "other"):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--part", "a", "--rounds", "1",
                    "--threads", str(args.threads)]
             cmd += ["--embedder-pass"] if args.embedder_pass else []
@@ -613,7 +616,7 @@ def compare(other: Path, args: argparse.Namespace) -> dict[str, Any]:
     keys = [k for k, v in runs["this"][0].items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return {
-        "other": str(trees["other"]),
+        "code": {name: str(tree) for name, tree in trees.items()},
         "rounds": args.rounds,
         "median": {name: {k: med(name, k) for k in keys} for name in runs},
         "runs": runs,
@@ -646,9 +649,10 @@ def main() -> None:
     parser.add_argument(
         "--other",
         type=Path,
+        action="append",
         default=None,
-        help="part a: also run another checkout's bench (e.g. `git worktree add /tmp/base "
-        "HEAD~1`), alternating with this one, one process per run; prints both",
+        help="part a: also measure another checkout's code (e.g. `git worktree add /tmp/base "
+        "HEAD~1`; repeatable), rotating with this one, one process per run; prints all",
     )
     args = parser.parse_args()
 
@@ -670,7 +674,7 @@ def main() -> None:
     if args.no_spin:
         no_spin_everywhere()
     try:
-        if args.other is not None:
+        if args.other:
             out["compare"] = compare(args.other, args)
         elif args.part in ("a", "all"):
             out["full_index"] = part_a(work, args)
