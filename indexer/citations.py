@@ -33,10 +33,24 @@ _STOP = frozenset(
 )
 
 NOT_FOUND_TEXT = "I couldn't find this in your documents."
+_NEG = r"(?:could(?:n['’]?t| not)|can(?:['’]?t|not)|(?:am|was|were) unable to|do(?:n['’]?t| not))"
+_SOURCES = r"(?:passages?|documents?|context|sources?|texts?|excerpts?|materials?)"
+# A refusal talks about the documents or about the assistant's own search, not about the
+# subject: "the passages do not mention X" and "I couldn't find X" are refusals, while
+# "lambdas cannot contain statements" and "a frozenset does not have add()" are answers.
 _REFUSAL_RE = re.compile(
-    r"(couldn['’]?t|could not|cannot|can['’]?t|unable to|do not|don['’]?t|does not|doesn['’]?t)"
-    r"\s+(find|locate|see|contain|mention|provide|include|answer|have|say|know)"
-    r"|not (mentioned|found|covered|provided|specified|stated) in|no (information|mention)",
+    rf"^\s*i(?:['’]m| am) (?:sorry|afraid)\b"
+    rf"|\b(?:i|we) {_NEG}\s+(?:find|locate|see|answer|determine|tell|know|say)\b"
+    rf"|\b{_SOURCES}\b[^.]{{0,60}}?\b(?:do(?:es)?(?:n['’]?t| not)|never|fail to)\s+"
+    r"(?:contain|mention|provide|include|say|specify|state|cover|answer|discuss|address|"
+    r"describe|explain|give|talk about)\b"
+    rf"|\bnot (?:mentioned|found|covered|provided|specified|stated|addressed|discussed|"
+    rf"described|included|given) (?:in|by) (?:the |your |my |any |these |those )?"
+    rf"(?:provided |given |supplied )?{_SOURCES}"
+    rf"|\bno (?:information|mention|details?|reference)\b[^.]{{0,80}}?\b(?:{_SOURCES}|provided)\b"
+    rf"|\bnone of the {_SOURCES}\b[^.]{{0,40}}?\b(?:contains?|mentions?|answers?|says?|"
+    r"provides?|includes?|address(?:es)?|specif(?:y|ies)|covers?)\b"
+    r"|^\s*there is no (?:information|mention)\b",
     re.IGNORECASE,
 )
 
@@ -177,7 +191,12 @@ def content_words(text: str) -> set[str]:
 
 
 def is_refusal(text: str) -> bool:
-    """True if the model said, in any common phrasing, that the documents lack the answer."""
+    """True if the model said, in any common phrasing, that the documents lack the answer.
+
+    Phrasings about the subject itself are answers: an earlier pattern that matched any
+    "cannot contain" / "does not have" turned correct answers into refusals (dev-09's "lambdas
+    cannot contain statements or annotations", measured in docs/quality.md).
+    """
     head = text.strip()[:200]
     return bool(_REFUSAL_RE.search(head)) or head.lower().startswith("i couldn")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,11 +82,35 @@ def test_semantic_similarity_can_rescue_a_paraphrase() -> None:
     assert rescued[0].supported and rescued[0].semantic == 0.8
 
 
-def test_refusal_detection() -> None:
-    assert is_refusal(NOT_FOUND_TEXT)
-    assert is_refusal("The passages do not mention the GIL.")
-    assert is_refusal("I cannot find information about that.")
-    assert not is_refusal("The -O flag removes asserts [1].")
+@pytest.mark.parametrize("text", [
+    NOT_FOUND_TEXT,
+    "The passages do not mention the GIL.",
+    "I cannot find information about that.",
+    "The provided passages do not contain information about the GIL switch interval.",
+    "I'm sorry, but the documents don't mention this.",
+    "There is no information about gc thresholds in the passages.",
+    "This is not mentioned in the provided passages.",
+    "The context doesn't specify the default recursion limit.",
+    "I don't know, the passages never say.",
+    "None of the passages answer this question.",
+    "No information on this is given in the documents.",
+])
+def test_refusals_are_recognised(text: str) -> None:
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize("text", [
+    "The -O flag removes asserts [1].",
+    "Lambdas cannot contain statements or annotations. [1]",
+    "A function created with a lambda expression cannot contain statements or annotations [1].",
+    "A frozenset does not have an add() method [2].",
+    "You can't use the variable after the except block: it is deleted to avoid a cycle [1].",
+    "Python doesn't know the type until run time [1].",
+    "The right operand's type must not be a subclass of the left operand's type [1].",
+    "A bare raise with no active exception raises RuntimeError; it does not find a handler [1].",
+])
+def test_answers_about_what_something_cannot_do_are_not_refusals(text: str) -> None:
+    assert not is_refusal(text)
 
 
 @settings(max_examples=300, deadline=None)
