@@ -39,6 +39,7 @@ STAGE_TEXT = {
     "reading": "Reading the best passages…",
     "writing": "Writing the answer…",
     "checking": "Checking the answer against the sources…",
+    "rereading": "Reading the best-matching passage again…",
 }
 
 
@@ -223,6 +224,9 @@ class AskPanel(QWidget):
         if isinstance(item, AnswerStage):
             self._stage = STAGE_TEXT.get(item.stage, item.stage)
             self.stage_label.setText(self._stage)
+            if item.stage == "rereading":  # the first look's refusal is void: start over
+                self._stream_text = ""
+                self._render_throttle.push()
         elif isinstance(item, AnswerToken):
             self._stream_text += item.text
             self._render_throttle.push()

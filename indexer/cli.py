@@ -368,7 +368,7 @@ def ask(
 ) -> None:
     """Answer a question from your documents, with citations."""
     def go() -> None:
-        from indexer.answering import Answer, AnswerToken
+        from indexer.answering import Answer, AnswerStage, AnswerToken
         from indexer.traces import answer_to_dict
 
         settings = _settings(chat_model=model, top_k=top_k)
@@ -383,6 +383,9 @@ def ask(
                         wrote_tokens = True
                         sys.stdout.write(item.text)
                         sys.stdout.flush()
+                    elif (isinstance(item, AnswerStage) and item.stage == "rereading"
+                          and streaming and wrote_tokens):
+                        console.print("\n[dim](one passage stood out: reading it again)[/]")
                     elif isinstance(item, Answer):
                         final = item
             except KeyboardInterrupt:

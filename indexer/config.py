@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         description="Best passage cosine below this: answer 'couldn't find' without asking "
         "the model (calibrated on the pydoc dev set: answerable ≥ 0.56, most unanswerable < 0.46).",
     )
+    second_look: bool = Field(
+        True,
+        description="When the model says 'couldn't find' but keyword and semantic search rank "
+        "the same passage first, ask again with that passage alone (docs/quality.md).",
+    )
 
     allow_network: bool = Field(
         False, description="Never on by default. Only a user-started model download opens it."

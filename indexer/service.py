@@ -383,6 +383,7 @@ class KnowledgeBase:
             top_k=s.top_k,
             context_passages=s.context_passages,
             min_relevance=s.min_relevance,
+            second_look=s.second_look,
             max_answer_tokens=s.max_answer_tokens,
             temperature=s.temperature,
             count_tokens=embedder.count_tokens,

@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
-from desktop_app.ask_panel import AskPanel
-from indexer.answering import AnswerToken
+from desktop_app.ask_panel import STAGE_TEXT, AskPanel
+from indexer.answering import AnswerStage, AnswerToken
 from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 
 # The fake generator answers with the first sentence of the passage sharing the most words.
@@ -147,3 +147,20 @@ def test_citation_of_removed_file_is_not_opened(qtbot, window_factory, sample_do
     qtbot.waitUntil(lambda: bool(opened))
     assert opened == ["missing"]
     assert not window.sources.open_button.isEnabled()
+
+
+def test_second_look_replaces_the_streamed_refusal(qtbot, window_factory):
+    """A "rereading" stage voids what streamed so far: the first look's refusal disappears and
+    the second look's answer streams in its place (indexer/answering.py, second look)."""
+    window = window_factory()
+    panel: AskPanel = window.ask_panel
+    panel.generating = True  # as after a click on Ask; the stream items arrive as signals do
+    panel._on_stream_item(AnswerToken("I couldn't find this in your documents."))
+    qtbot.waitUntil(lambda: "couldn't find" in panel.transcript.toPlainText())
+    panel._on_stream_item(AnswerStage("rereading"))
+    assert panel.stage_label.text() == STAGE_TEXT["rereading"]
+    for piece in ("Lambdas cannot ", "contain statements [1]."):
+        panel._on_stream_item(AnswerToken(piece))
+    qtbot.waitUntil(lambda: "Lambdas cannot contain" in panel.transcript.toPlainText())
+    assert "couldn't find" not in panel.transcript.toPlainText()
+    panel.generating = False

@@ -12,7 +12,8 @@ What is pinned, and why users rely on it:
 - passage selection drops near-duplicates and respects the token budget; the prompt numbers the
   passages and tells the model they are data, not instructions;
 - follow-ups are retrieved with a standalone query built from the previous question;
-- `cairn ask` (streaming) shows the refusal text when the gate refuses.
+- `cairn ask` (streaming) shows the refusal text when the gate refuses;
+- a model refusal gets one second look with the passage both rankings put first, and only then.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -403,6 +405,103 @@ def test_cancel_is_recorded_in_stats() -> None:
     cancel.set()
     answer = Harness(three_hits(), "The zephyrine valve must be closed [1].").ask(cancel=cancel)
     assert answer.stats["cancelled"] is True
+
+
+# ---------------------------------------------------------------------------- second look
+class TwoReplies(ScriptedGenerator):
+    """Replies `first` to the first call and `second` to every later one."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(first)
+        self.second = second
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+               cancel: threading.Event | None = None) -> Iterator[str]:
+        if self.calls:
+            self.reply = self.second
+        yield from super().stream(messages, max_tokens, temperature, cancel)
+
+
+def ranked_hits(bm25_top: str, vector_top: str) -> list[SearchHit]:
+    """`three_hits()` with the keyword and semantic rank-1 chunks named."""
+    hits = three_hits()
+    others = [h.chunk_id for h in hits]
+    out = []
+    for h in hits:
+        b = 1 if h.chunk_id == bm25_top else 2 + others.index(h.chunk_id)
+        v = 1 if h.chunk_id == vector_top else 2 + others.index(h.chunk_id)
+        out.append(replace(h, bm25_rank=b, vector_rank=v))
+    return out
+
+
+SECOND = "The zephyrine valve must be closed before the pump is serviced [1]."
+
+
+def test_refusal_gets_a_second_look_at_the_passage_both_rankings_put_first() -> None:
+    h = Harness(ranked_hits("c1", "c1"), "")
+    h.gen = TwoReplies(NOT_FOUND_TEXT, SECOND)
+    items = h.items()
+    answer = items[-1]
+    assert isinstance(answer, Answer)
+    assert answer.found and answer.text == SECOND
+    assert [c.chunk_id for c in answer.citations] == ["c1"]
+    assert answer.citations[0].anchor.page == 3
+    assert len(h.gen.calls) == 2
+    second_prompt = h.gen.calls[1][1]["content"]
+    assert P1 in second_prompt and P2 not in second_prompt and P3 not in second_prompt
+    stages = [i.stage for i in items if isinstance(i, AnswerStage)]
+    assert stages == ["retrieving", "reading", "writing", "checking",
+                      "rereading", "writing", "checking"]
+    assert answer.stats["second_look"] == "answered"
+    assert "refused_by" not in answer.stats
+    first_prompt = sum(words(m["content"]) for m in h.gen.calls[0])
+    assert answer.stats["prompt_tokens"] == first_prompt + sum(
+        words(m["content"]) for m in h.gen.calls[1])
+    assert answer.stats["completion_tokens"] == len(NOT_FOUND_TEXT.split()) + len(SECOND.split())
+
+
+@pytest.mark.parametrize("bm25_top,vector_top", [("c1", "c2"), ("c3", "c1")])
+def test_no_second_look_when_the_rankings_disagree(bm25_top: str, vector_top: str) -> None:
+    h = Harness(ranked_hits(bm25_top, vector_top), "")
+    h.gen = TwoReplies(NOT_FOUND_TEXT, SECOND)
+    answer = h.ask()
+    assert not answer.found and len(h.gen.calls) == 1
+    assert "second_look" not in answer.stats and answer.stats["refused_by"] == "model"
+
+
+def test_second_look_can_be_turned_off() -> None:
+    h = Harness(ranked_hits("c1", "c1"), "")
+    h.gen = TwoReplies(NOT_FOUND_TEXT, SECOND)
+    h.answerer.second_look = False
+    answer = h.ask()
+    assert not answer.found and len(h.gen.calls) == 1 and "second_look" not in answer.stats
+
+
+def test_second_refusal_keeps_the_first_looks_closest_passages() -> None:
+    h = Harness(ranked_hits("c2", "c2"), "")
+    h.gen = TwoReplies(NOT_FOUND_TEXT, "The passages do not mention this.")
+    answer = h.ask()
+    assert not answer.found and answer.text == NOT_FOUND_TEXT and not answer.citations
+    assert len(h.gen.calls) == 2 and P2 in h.gen.calls[1][1]["content"]
+    assert P1 not in h.gen.calls[1][1]["content"]
+    assert [p.chunk_id for p in answer.passages] == ["c1", "c2", "c3"]
+    assert answer.stats["second_look"] == "refused" and answer.stats["refused_by"] == "model"
+
+
+def test_no_second_look_after_an_answer_a_grounding_refusal_or_a_cancel() -> None:
+    answered = Harness(ranked_hits("c1", "c1"), "")
+    answered.gen = TwoReplies(SECOND, NOT_FOUND_TEXT)
+    assert answered.ask().found and len(answered.gen.calls) == 1
+    ungrounded = Harness(ranked_hits("c1", "c1"), "")
+    ungrounded.gen = TwoReplies("Pumps are made of titanium in 1972 [2].", SECOND)
+    answer = ungrounded.ask()
+    assert not answer.found and answer.stats["refused_by"] == "grounding"
+    assert len(ungrounded.gen.calls) == 1
+    cancel = threading.Event()
+    cancel.set()
+    cancelled = Harness(ranked_hits("c1", "c1"), "")
+    cancelled.gen = TwoReplies(NOT_FOUND_TEXT, SECOND)
+    assert not cancelled.ask(cancel=cancel).found and len(cancelled.gen.calls) == 1
 
 
 # ---------------------------------------------------------------------------- what the CLI shows
