@@ -4,14 +4,16 @@ Prints one JSON object. Two parts, each in fresh child processes so nothing is s
 
 `index`: the real `KnowledgeBase` (scan, parse, chunk, LanceDB writes, vector write-back, the
 in-memory `ExactVectorIndex`) indexes a generated folder of `--files` Markdown files of
-`--words` words (default 10,000 × ~10 chunks of 200 tokens = ~100k chunks) with the *fake*
+`--words` words (default 10,000 × 1,200 words = 10 chunks of 200 tokens each = 100k chunks; the
+earlier default of 1,760 words made 15 chunks a file, 150k chunks) with the *fake*
 embedder, through the same settings seam as the real one: embedding 100k chunks with MiniLM takes
 about four hours on 2 cores. The parent samples the child's RSS every 50 ms. `--backlog` holds
 the embedder until every file is parsed: with the real model the writer parses hundreds of
 chunks per second while MiniLM embeds ~8, so in a first run nearly every chunk text waits in the
 embedding queue at once; this mode puts that worst case into the peak. The child reports the
-vector index's bytes, LanceDB's cache bytes, the largest embedding backlog it saw, and its RSS
-after `gc.collect()` + `malloc_trim(0)` (what is held vs. freed but not returned to the OS).
+vector index's bytes, LanceDB's cache bytes, the largest embedding backlog it saw, glibc's heap
+(in use, free but kept) and its RSS after `gc.collect()` + `malloc_trim(0)` (what is held vs.
+freed but not returned to the OS).
 
 `embedder`: a child imports the same stack, then loads the real MiniLM (`FastEmbedEmbedder`,
 as the app does) and embeds `--embed-chunks` ~800-character chunks in calls of 128 texts (the
@@ -22,7 +24,7 @@ to the index part's peak.
 `--other <worktree>` runs the index part in another checkout too, alternating, for a
 before/after comparison measured side by side.
 
-    .venv/bin/python bench/bench_scale.py [--files 10000] [--words 1760] [--backlog]
+    .venv/bin/python bench/bench_scale.py [--files 10000] [--words 1200] [--backlog]
         [--parts index,embedder] [--other /tmp/old] [--rounds 1]
 """
 
@@ -96,12 +98,26 @@ report = {
     "lancedb_cache_mb": round(tables.cache_bytes() / 1e6, 1) if hasattr(tables, "cache_bytes") else None,
     "max_chunks_pending": state["max_pending"],
 }
+def malloc_mb():
+    # glibc's heap, all arenas: bytes in use and bytes free but kept (not RSS: free pages may
+    # already be returned); LanceDB's Rust side and Python's larger objects allocate here.
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = MallInfo2
+    mi = fn()
+    return {"malloc_in_use_mb": (mi.uordblks + mi.hblkhd) >> 20, "malloc_free_mb": mi.fordblks >> 20}
+mark("before_trim", **malloc_mb())
 gc.collect()
 try:
     ctypes.CDLL("libc.so.6").malloc_trim(0)
 except OSError:
     pass
-mark("trimmed", **report)
+mark("trimmed", **report, **malloc_mb())
 kb.close()
 """
 
@@ -217,7 +233,7 @@ def index_part(tree: Path, docs: Path, files: int, backlog: bool) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--words", type=int, default=1760, help="words per file (~10 chunks)")
+    parser.add_argument("--words", type=int, default=1200, help="words per file (10 chunks)")
     parser.add_argument("--backlog", action="store_true", help="embedder waits for all parsing")
     parser.add_argument("--parts", default="index,embedder")
     parser.add_argument("--embed-chunks", type=int, default=512)
