@@ -10,7 +10,9 @@
 
 Why two threads: embedding is the bottleneck (~95 chunks/s of ~130 tokens on 2 cores here) and
 onnxruntime releases the GIL, so parsing later files overlaps embedding earlier ones. Only the
-writer thread touches LanceDB for writing (DESIGN: one writer); the embedder only computes.
+writer thread touches LanceDB for writing (DESIGN: one writer); the embedder computes, and reads
+back the texts of chunks queued while it was far behind (memory stays bounded, see
+`pipeline_vectors`).
 Everything here is arranged so the embedder never waits: a scan's changes are taken without the
 editor debounce, the first files are written in small groups while the embedder has little
 queued (`pipeline_files`), and the writer wakes as soon as vectors are ready (`pipeline_vectors`).
@@ -31,6 +33,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ from indexer.events import (
 from indexer.file_filter import PathFilter
 from indexer.file_state import EmbedJob, IndexProgress, is_utf8_name
 from indexer.pipeline_files import GROUP_FILES, VECTOR_WRITE_INTERVAL_S, FileWriter
-from indexer.pipeline_vectors import VectorStage
+from indexer.pipeline_vectors import RESULTS_WAITING, VectorStage, _Spilled
 from indexer.scanner import is_within
 from indexer.store import IndexStore
 
@@ -97,12 +100,16 @@ class IndexingPipeline(FileWriter, VectorStage):
         self.chunk_signature = f"@c{chunk_tokens}o{overlap_tokens}"
         self._batch = embed_batch_size
         self._embed_in: queue.Queue[EmbedJob | None] = queue.Queue()
-        self._embed_out: queue.Queue[Any] = queue.Queue()  # (EmbedJob, vectors) | EmbedFailed
+        # (EmbedJob, vectors) | EmbedFailed | Dropped; bounded: the embedder waits for the writer
+        self._embed_out: queue.Queue[Any] = queue.Queue(maxsize=RESULTS_WAITING)
+        self._spill: deque[_Spilled] = deque()  # queued chunks whose texts stay in the store
+        self._spill_lock = threading.Lock()
+        self._held = 0  # texts in memory for the embedder (queued or pooled)
         self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
         self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
         self._stop = threading.Event()
         self._busy = 0  # texts queued for embedding and not yet written back
-        self.embed_backlog = 0  # texts waiting for the embedder (not yet in a call)
+        self.embed_backlog = 0  # texts waiting for the embedder (not yet in a call), anywhere
         self._early_group = 1
         self._wake = threading.Event()  # vectors ready, or changes submitted
         self._prompt = threading.Event()  # submitted changes: no debounce
@@ -148,15 +155,16 @@ class IndexingPipeline(FileWriter, VectorStage):
         self._wake.set()
 
     def submit_pending_embeddings(self) -> None:
-        """Queue every stored chunk that has no vector yet (resume after a crash or restart)."""
-        pending = self.store.pending_embeddings(limit=None)
-        paths = {r["id"]: r["path"] for r in self.store.get_chunks([i for i, _ in pending])}
-        by_path: dict[str, list[tuple[str, str]]] = {}
-        for chunk_id, text in pending:
-            if chunk_id in paths:
-                by_path.setdefault(paths[chunk_id], []).append((chunk_id, text))
-        for path, items in by_path.items():
-            self._queue_embedding(path, items)
+        """Queue every stored chunk that has no vector yet (resume after a crash or restart).
+
+        By id only: the embedder reads the texts back in bounded batches, so resuming 100k
+        unembedded chunks does not load 100k texts at once.
+        """
+        by_path: dict[str, list[str]] = {}
+        for chunk_id, path in self.store.pending_chunk_paths():
+            by_path.setdefault(path, []).append(chunk_id)
+        for path, ids in by_path.items():
+            self._queue_stored(path, ids)
 
     def _promote_fully_embedded(self) -> None:
         """Mark `embedded` the files a crash left `parsed` after their last vectors were stored.
@@ -167,8 +175,7 @@ class IndexingPipeline(FileWriter, VectorStage):
         parsed = self.store.list_files(stage=FileStage.PARSED)
         if not parsed:
             return
-        pending = self.store.pending_embeddings(limit=None)
-        waiting = {r["path"] for r in self.store.get_chunks([i for i, _ in pending])}
+        waiting = {path for _, path in self.store.pending_chunk_paths()}
         for record in parsed:
             if record.path not in waiting:
                 self.store.set_stage(record.path, FileStage.EMBEDDED)
@@ -241,7 +248,7 @@ class IndexingPipeline(FileWriter, VectorStage):
             except Exception:  # the writer must survive anything one batch throws
                 log.exception("writer loop error")
                 time.sleep(0.5)
-        self._apply_vectors()
+        self._apply_vectors(everything=True)
 
     def _next_batch(self) -> list[Change]:
         """The next batch of changes, or [] after waiting up to POLL_S for something to do."""

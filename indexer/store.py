@@ -57,6 +57,7 @@ from indexer.store_layout import (
     VectorSink,
     chunk_rows,
     chunks_schema,
+    embed_text,
     file_record,
     files_schema,
     finish_swap,
@@ -457,9 +458,23 @@ class IndexStore:
         rows = self._t.select(
             "chunks", "embedded = false", columns=["id", "heading", "text"], limit=limit
         )
-        return [
-            (r["id"], f"{r['heading']}\n{r['text']}" if r["heading"] else r["text"]) for r in rows
-        ]
+        return [(r["id"], embed_text(r)) for r in rows]
+
+    @read_op
+    def pending_chunk_paths(self) -> list[tuple[str, str]]:
+        """Every chunk without a vector as (id, path), in table order, without its text (a
+        restart may find the whole index unembedded; the texts are read back in batches)."""
+        rows = self._t.select("chunks", "embedded = false", columns=["id", "path"])
+        return [(r["id"], r["path"]) for r in rows]
+
+    @read_op
+    def embed_texts(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """{id: (path, embed_text)} of those chunks that still exist and have no vector yet
+        (`embed_text` as in `pending_embeddings`); any thread."""
+        rows = self._t.select_in(
+            "id", ids, ["id", "path", "heading", "text"], "embedded = false AND "
+        )
+        return {r["id"]: (r["path"], embed_text(r)) for r in rows}
 
     @read_op
     def pending_count(self) -> int:

@@ -146,6 +146,11 @@ class VectorSink(Protocol):
     def rename_paths(self, mapping: Mapping[str, str]) -> None: ...
 
 
+def embed_text(row: Mapping[str, Any]) -> str:
+    """What the embedder sees of a chunk row (`Chunk.embed_text`): heading path, newline, text."""
+    return f"{row['heading']}\n{row['text']}" if row["heading"] else str(row["text"])
+
+
 def vector_matrix(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     """A (rows, dim) float32 array from a fixed_size_list<float32> column."""
     if isinstance(column, pa.ChunkedArray):
