@@ -12,8 +12,11 @@ Memory: both connections share one LanceDB `Session` with bounded caches. LanceD
 metadata of every version a handle ever checked out, and the reader checks out each new version,
 so a bulk run of 3,000 small files grew them to 2 × 215 MB (a 10k-file run peaked at 2.6 GB
 RSS). Bounded, the same run peaked at 430 MB instead of 860 MB, with no speed difference beyond
-the machine's noise in alternated runs. All indexes of a 100k-chunk table take 18 MB on disk,
-so `INDEX_CACHE_BYTES` holds them many times over.
+the machine's noise in alternated runs. A bounded cache still fills to its bound in a long bulk
+run: every compaction writes new index files and the old ones stay cached until evicted (272 MB
+at the end of a 100k-chunk run with a 256 MB index bound), while searching a freshly opened
+100k-chunk index used 3-10 MB of cache (all its indexes take 18 MB on disk). So
+`INDEX_CACHE_BYTES` is a few times that, not a few hundred megabytes.
 
 Also here: the translation of LanceDB/IO failures into `StoreError`, shared by all store calls,
 compaction scheduling (`maintain`, `compact_while_busy`), and `ChunkPaths`.
@@ -41,8 +44,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 IN_BATCH = 500  # values per IN (...) list when a lookup may be large
-INDEX_CACHE_BYTES = 256 << 20  # opened index files (full-text posting lists, B-trees)
-METADATA_CACHE_BYTES = 64 << 20  # manifests, fragment and index metadata of checked-out versions
+INDEX_CACHE_BYTES = 64 << 20  # opened index files (full-text posting lists, B-trees)
+METADATA_CACHE_BYTES = 32 << 20  # manifests, fragment and index metadata of checked-out versions
 STALE_AFTER_S = 1.0  # readers re-check the table version at least this often
 TABLES = ("meta", "files", "chunks")
 
