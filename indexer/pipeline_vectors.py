@@ -238,8 +238,8 @@ class VectorStage:
         """
         pieces: list[_Spilled] = []
         with self._spill_lock:
-            if not self._spill or not self._embed_in.empty():
-                return seq
+            if not self._spill or not self._embed_in.empty() or self._stop.is_set():
+                return seq  # stopping: what is left stays recorded in the store
             want = POOL_TEXTS - len(pool)
             while self._spill and want > 0:
                 head = self._spill[0]
