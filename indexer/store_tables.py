@@ -14,9 +14,9 @@ so a bulk run of 3,000 small files grew them to 2 × 215 MB (a 10k-file run peak
 RSS). Bounded, the same run peaked at 430 MB instead of 860 MB, with no speed difference beyond
 the machine's noise in alternated runs. A bounded cache still fills to its bound in a long bulk
 run: every compaction writes new index files and the old ones stay cached until evicted (272 MB
-at the end of a 100k-chunk run with a 256 MB index bound), while searching a freshly opened
-100k-chunk index used 3-10 MB of cache (all its indexes take 18 MB on disk). So
-`INDEX_CACHE_BYTES` is a few times that, not a few hundred megabytes.
+at the end of a 100k-chunk run with a 256 MB index bound), while 200 BM25 queries on a freshly
+opened, compacted 100k-chunk index used 27-30 MB of cache (all its indexes take 18 MB on disk),
+p50 7-10 ms with either bound. So `INDEX_CACHE_BYTES` is about twice that.
 
 The allocator (a measured last resort, `limit_malloc_arenas`): with the caches and queues bounded,
 most of what was left of a bulk run's growth was glibc keeping freed memory. LanceDB's worker
