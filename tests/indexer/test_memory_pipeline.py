@@ -169,7 +169,7 @@ def test_vector_write_back_commits_stay_bounded(
     monkeypatch.setattr(pv, "WRITE_BACK_ROWS", 8)
     monkeypatch.setattr(indexer.pipeline, "RESULTS_WAITING", 2)
     docs = make_docs(tmp_path)
-    files = write_corpus(docs)
+    write_corpus(docs)
     events: list[Event] = []
     emb = GatedEmbedder()
     settings = make_settings(tmp_path / "home", [docs], chunk_tokens=32, chunk_overlap_tokens=0,
