@@ -8,7 +8,8 @@ or failing.
 - Retrieval (all 40 questions, three modes): measured hybrid hit@5 1.000, MRR@10 0.94,
   nDCG@10 0.95, evidence recall 1.0.
 - Answers with the default model, Qwen2.5-Coder 1.5B, on a fixed 10-question subset (7
-  answerable, 3 not; ~2 minutes on 2 cores). Measured: 7/7 correct and cited, 2/3 refused.
+  answerable, 3 not; ~2 minutes on 2 cores). Measured: 7/7 correct and cited, 3/3 refused
+  since the refusal-pattern fix (2/3 before it; dev-38 flips between runs, see quality.md).
   Temperature 0, but llama.cpp builds and retrieval ties (equal scores break by chunk id) can
   move an answer, so each floor sits one question below what was measured. The 0.5B model
   answers too little to gate on (docs/quality.md).
@@ -36,7 +37,7 @@ RETRIEVAL_FLOORS = {"hit_at_5": 0.93, "mrr": 0.85, "ndcg_at_10": 0.85, "evidence
 ANSWER_SUBSET = ("dev-01", "dev-02", "dev-03", "dev-07", "dev-08", "dev-10", "dev-14",
                  "dev-35", "dev-36", "dev-38")
 ANSWER_FLOORS = {"correct_rate": 0.85, "citation_accuracy": 0.8,
-                 "refusal_rate_unanswerable": 0.33}
+                 "refusal_rate_unanswerable": 0.66}
 ANSWER_CEILINGS = {"false_refusal_rate": 0.15}
 
 
