@@ -42,8 +42,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pyarrow as pa
@@ -54,7 +55,7 @@ from indexer.events import FileStage
 from indexer.records import Chunk, text_hash
 from indexer.retrieval import Retriever
 from indexer.store import FileRecord, IndexStore
-from indexer.store_layout import chunks_schema, vector_matrix
+from indexer.store_layout import MaintenancePolicy, chunks_schema, vector_matrix
 from indexer.vector_index import ExactVectorIndex
 
 DIM = 384
@@ -363,6 +364,42 @@ def dir_size(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- main
+class BuiltStore:
+    """A bulk-loaded, optimised store with its in-memory vector index; closes both on exit."""
+
+    def __init__(self, folder: Path, size: int, seed: int, policy: MaintenancePolicy) -> None:
+        self.corpus = Corpus(seed + size)
+        self.store = IndexStore.open(folder, "bench-synthetic", DIM, policy=policy)
+        load_s = bulk_load(self.store, self.corpus, size)
+        t0 = time.perf_counter()
+        self.store.maintain(force=True)  # builds the FTS and scalar indexes over the bulk rows
+        index_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.index = ExactVectorIndex.from_store(self.store)
+        self.entry: dict[str, Any] = {
+            "load_s": round(load_s, 2),
+            "index_build_s": round(index_s, 2),
+            "vector_index_load_s": round(time.perf_counter() - t0, 2),
+            "vector_index_mb": round(self.index.nbytes / 1e6, 1),
+        }
+
+    def queries(self, n: int, embed: Callable[[str], np.ndarray] | None
+                ) -> tuple[list[str], np.ndarray]:
+        queries = self.corpus.queries(n)
+        qvecs = (np.stack([embed(q) for q in queries]) if embed
+                 else self.corpus.unit_vectors(len(queries)))
+        return queries, qvecs
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.index.detach()
+        self.store.close()
+
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -374,9 +411,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--real-index", type=Path, default=None)
     parser.add_argument("--recall-queries", type=int, default=300)
+    parser.add_argument("--hard-max-fragments", default=str(MaintenancePolicy().hard_max_fragments),
+                        help="comma list: churn once per value of the burst compaction bound")
     args = parser.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    hard_values = [int(v) for v in args.hard_max_fragments.split(",") if v]
     kind, embed, note = make_embedder(args.embedder)
     result: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -394,38 +434,23 @@ def main() -> None:
         )
     work = args.workdir or Path(tempfile.mkdtemp(prefix="cairn-bench-search-"))
     try:
-        for size in sorted(set(sizes) | ({args.churn_size} if args.churn_edits else set())):
-            corpus = Corpus(args.seed + size)
-            store = IndexStore.open(work / f"index-{size}", "bench-synthetic", DIM)
-            load_s = bulk_load(store, corpus, size)
-            t0 = time.perf_counter()
-            store.maintain(force=True)  # builds the FTS and scalar indexes over the bulk rows
-            index_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            index = ExactVectorIndex.from_store(store)
-            vload_s = time.perf_counter() - t0
-            queries = corpus.queries(args.queries)
-            qvecs = (
-                np.stack([embed(q) for q in queries])
-                if embed
-                else corpus.unit_vectors(len(queries))
-            )
-            entry: dict[str, Any] = {
-                "load_s": round(load_s, 2),
-                "index_build_s": round(index_s, 2),
-                "vector_index_load_s": round(vload_s, 2),
-                "vector_index_mb": round(index.nbytes / 1e6, 1),
-            }
-            if size in sizes:
-                entry.update(measure_queries(store, index, queries, qvecs, embed))
-            if args.churn_edits and size == args.churn_size:
-                result["churn"] = {
-                    "size": size,
-                    **churn(store, index, corpus, args.churn_edits, queries, qvecs),
-                }
-            result["sizes"][str(size)] = entry
-            index.detach()
-            store.close()
+        for size in sizes:
+            with BuiltStore(work / f"index-{size}", size, args.seed, MaintenancePolicy()) as b:
+                queries, qvecs = b.queries(args.queries, embed)
+                b.entry.update(measure_queries(b.store, b.index, queries, qvecs, embed))
+                result["sizes"][str(size)] = b.entry
+        # Each policy churns its own fresh store built from the same seed, one after the other
+        # in this run, so their figures compare.
+        for hard in hard_values if args.churn_edits else []:
+            policy = replace(MaintenancePolicy(), hard_max_fragments=hard)
+            with BuiltStore(work / f"churn-{hard}", args.churn_size, args.seed, policy) as b:
+                queries, qvecs = b.queries(args.queries, embed)
+                churned = {"size": args.churn_size, "hard_max_fragments": hard,
+                           **churn(b.store, b.index, b.corpus, args.churn_edits, queries, qvecs)}
+            if len(hard_values) == 1:
+                result["churn"] = churned
+            else:
+                result.setdefault("churn_by_hard_max_fragments", {})[str(hard)] = churned
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
