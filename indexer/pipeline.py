@@ -115,6 +115,8 @@ class IndexingPipeline(FileWriter, VectorStage):
         self._prompt = threading.Event()  # submitted changes: no debounce
         self._batches_done = 0  # change batches fully applied (see ChangeQueue.batches_taken)
         self._cond = threading.Condition()
+        self._answers = 0  # see VectorStage.answering
+        self._answers_since = 0.0
         self._paused = threading.Event()
         self.progress = IndexProgress()
         self._last_progress = 0.0

@@ -30,6 +30,13 @@ past 2.6 GB at 150k chunks):
   is settled as `Dropped`, without a vector, as an embedded-then-discarded one used to be.
 - At most `RESULTS_WAITING` results wait for the writer (the embedder blocks beyond that), and
   the writer stores at most `WRITE_BACK_ROWS` vectors per commit.
+
+Answers come first: while an answer is being generated (`answering()`, held by
+`KnowledgeBase.stream`) the embedder starts no new call. ONNX Runtime and llama.cpp each want
+every core, and llama.cpp's threads spin-wait for each other, so sharing 2 cores with the
+embedder made an answer several times slower (measured in `bench/bench_answer_while_indexing.py`),
+while pausing a few seconds of background embedding costs the user nothing they can see. A hold
+older than `MAX_ANSWER_HOLD_S` is ignored, so a stream nobody finishes cannot stall indexing.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +72,8 @@ RESULTS_WAITING = 32
 #: ~0.6 s plus ~0.2 ms a row here, so smaller commits only pay when the embedder outruns the
 #: writer (the fake one), and a commit of 8k rows added ~30 MB RSS, of 17k ~110 MB.
 WRITE_BACK_ROWS = 4096
+#: Seconds an answer may hold the embedder (longer than any answer here; see module doc).
+MAX_ANSWER_HOLD_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +146,34 @@ class VectorStage:
     _spill: deque[_Spilled]  # chunks whose texts wait in the store, oldest first
     _spill_lock: threading.Lock  # guards `_spill`, `_held` and puts into `_embed_in`
     _held: int  # texts in memory for the embedder: in `_embed_in` or in its pool
+    _answers: int  # answers being generated now (`answering`), guarded by `_cond`
+    _answers_since: float  # monotonic time the oldest of them began
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Hold embedding for the duration of an answer (nestable, any thread; see module doc).
+
+        A call already running finishes (at most one call of `batch_size * CALL_BATCHES`
+        texts, ~1-3 s here); the next one waits until no answer is left.
+        """
+        with self._cond:
+            if not self._answers:
+                self._answers_since = time.monotonic()
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._answers -= 1
+                self._cond.notify_all()
+
+    def _wait_for_answers(self) -> None:
+        """Embedder thread: wait while an answer is generated, unless stopping or held too long."""
+        with self._cond:
+            while (self._answers and not self._stop.is_set()
+                   and time.monotonic() - self._answers_since < MAX_ANSWER_HOLD_S):
+                self.progress.stage = "waiting for the answer"
+                self._cond.wait(0.5)
 
     def _emit_progress(self, force: bool = False) -> None:  # defined by the pipeline
         raise NotImplementedError
@@ -219,6 +257,7 @@ class VectorStage:
                 self.embed_backlog -= len(taken)
             with self._spill_lock:
                 self._held -= len(taken)
+            self._wait_for_answers()
             self.progress.stage = "embedding"
             texts = [p.text for p in taken]
             try:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import filelock
 
@@ -109,7 +110,7 @@ class KnowledgeBase:
         self._open_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
-    def open(self) -> KnowledgeBase:
+    def open(self) -> Self:
         """Lock the home, open (or create) the index and start the pipeline threads."""
         with self._open_lock:
             if self.store is not None:
@@ -176,7 +177,7 @@ class KnowledgeBase:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> KnowledgeBase:
+    def __enter__(self) -> Self:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:
@@ -417,7 +418,24 @@ class KnowledgeBase:
                 yield AnswerToken(cached.text)
                 yield cached
                 return
-        for item in answerer.stream(question, history, cancel, top_k):
+        with self._yield_indexing():
+            yield from self._traced(answerer.stream(question, history, cancel, top_k),
+                                    question, history, use_cache)
+
+    @contextmanager
+    def _yield_indexing(self) -> Iterator[None]:
+        """Pause embedding while an answer is generated (see `VectorStage.answering`)."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            yield
+            return
+        with pipeline.answering():
+            yield
+
+    def _traced(self, items: Iterator[StreamItem], question: str, history: Sequence[Turn],
+                use_cache: bool) -> Iterator[StreamItem]:
+        """Record the final Answer's trace and cache it; pass every item on."""
+        for item in items:
             if isinstance(item, Answer):
                 trace_id = self.traces.record(
                     item, retrieved=[hit_to_dict(h) for h in item.retrieved]
