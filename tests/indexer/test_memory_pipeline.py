@@ -88,6 +88,16 @@ def write_corpus(docs: Path) -> list[Path]:
     return files
 
 
+def open_gated(tmp_path: Path) -> tuple[KnowledgeBase, GatedEmbedder, list[Event], list[Path]]:
+    """The corpus on disk and a knowledge base whose embedder waits for its gate (not scanned)."""
+    docs = make_docs(tmp_path)
+    files = write_corpus(docs)
+    events: list[Event] = []
+    emb = GatedEmbedder()
+    kb, _ = open_kb(settings_for(tmp_path, docs), emb, events.append)
+    return kb, emb, events, files
+
+
 def stored_embed_texts(kb: KnowledgeBase, files: Sequence[Path]) -> Counter[str]:
     return Counter(embed_text(r) for f in files for r in rows(kb, f))
 
@@ -95,11 +105,7 @@ def stored_embed_texts(kb: KnowledgeBase, files: Sequence[Path]) -> Counter[str]
 def test_backlog_beyond_the_bound_waits_in_the_store_and_is_embedded_once(
     tmp_path: Path, small_bounds: None
 ) -> None:
-    docs = make_docs(tmp_path)
-    files = write_corpus(docs)
-    events: list[Event] = []
-    emb = GatedEmbedder()
-    kb, _ = open_kb(settings_for(tmp_path, docs), emb, events.append)
+    kb, emb, events, files = open_gated(tmp_path)
     try:
         store = store_of(kb)
         reads: list[int] = []
@@ -135,11 +141,7 @@ def test_backlog_beyond_the_bound_waits_in_the_store_and_is_embedded_once(
 def test_files_deleted_or_rewritten_while_waiting_in_the_store_are_settled(
     tmp_path: Path, small_bounds: None
 ) -> None:
-    docs = make_docs(tmp_path)
-    files = write_corpus(docs)
-    events: list[Event] = []
-    emb = GatedEmbedder()
-    kb, _ = open_kb(settings_for(tmp_path, docs), emb, events.append)
+    kb, emb, events, files = open_gated(tmp_path)
     try:
         kb.scan()
         wait_for(lambda: len(of_type(events, FileParsed)) == FILES)
