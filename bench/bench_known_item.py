@@ -166,7 +166,7 @@ def main() -> None:
             retriever.k_rrf, retriever.weights = int(best["k_rrf"]), (best["bm25_weight"], 1.0)
             results["hybrid_tuned"] = evaluate_mode(kb, queries, "hybrid")
     best_single = max(results["bm25"]["mrr_at_10"], results["vector"]["mrr_at_10"])
-    hybrid = results.get("hybrid_tuned", results["hybrid"])
+    hybrid = results["hybrid"]  # the shipped defaults; the tuned row is reported beside it
     print(json.dumps({
         "benchmark": "known_item_ovos_wiki_summaries",
         "articles": len(articles),
@@ -177,6 +177,8 @@ def main() -> None:
         **({"fusion_tuning": tuning} if tuning else {}),
         "hybrid_beats_both_on_mrr": hybrid["mrr_at_10"] > best_single,
         "hybrid_mrr_gain_over_best_single": round(hybrid["mrr_at_10"] - best_single, 4),
+        **({"hybrid_tuned_mrr_gain_over_best_single":
+            round(results["hybrid_tuned"]["mrr_at_10"] - best_single, 4)} if tuning else {}),
     }, indent=2))
 
 
