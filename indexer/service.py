@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -405,7 +404,7 @@ class KnowledgeBase:
 
         Call from a worker thread; set `cancel` to stop between tokens.
         """
-        self._require_open()
+        _, pipeline, _ = self._require_open()
         if not question.strip():
             raise UserInputError("The question is empty.")
         answerer = self._answerer()
@@ -418,32 +417,17 @@ class KnowledgeBase:
                 yield AnswerToken(cached.text)
                 yield cached
                 return
-        with self._yield_indexing():
-            yield from self._traced(answerer.stream(question, history, cancel, top_k),
-                                    question, history, use_cache)
-
-    @contextmanager
-    def _yield_indexing(self) -> Iterator[None]:
-        """Pause embedding while an answer is generated (see `VectorStage.answering`)."""
-        pipeline = self.pipeline
-        if pipeline is None:
-            yield
-            return
-        with pipeline.answering():
-            yield
-
-    def _traced(self, items: Iterator[StreamItem], question: str, history: Sequence[Turn],
-                use_cache: bool) -> Iterator[StreamItem]:
-        """Record the final Answer's trace and cache it; pass every item on."""
-        for item in items:
-            if isinstance(item, Answer):
-                trace_id = self.traces.record(
-                    item, retrieved=[hit_to_dict(h) for h in item.retrieved]
-                )
-                item = replace(item, trace_id=trace_id)
-                if use_cache and self._answer_cache is not None and item.found and not history:
-                    self._answer_cache.store(question, item)
-            yield item
+        with pipeline.answering():  # embedding pauses for the answer (VectorStage.answering)
+            for item in answerer.stream(question, history, cancel, top_k):
+                if isinstance(item, Answer):
+                    trace_id = self.traces.record(
+                        item, retrieved=[hit_to_dict(h) for h in item.retrieved]
+                    )
+                    item = replace(item, trace_id=trace_id)
+                    if use_cache and self._answer_cache is not None and item.found \
+                            and not history:
+                        self._answer_cache.store(question, item)
+                yield item
 
     def ask(
         self,

@@ -97,11 +97,10 @@ def test_an_abandoned_hold_expires(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     write_corpus(docs)
     settings = make_settings(tmp_path / "home", [docs], chunk_tokens=32, embed_batch_size=2)
     emb = TimedEmbedder(delay=0.0)
-    held = pv.VectorStage.answering  # the hold is entered and never left
     kb, _ = open_kb(settings, emb)
     try:
-        hold = held(pipe_of(kb))
-        hold.__enter__()
+        hold = pipe_of(kb).answering()
+        hold.__enter__()  # entered and, until the end, never left
         started = time.monotonic()
         kb.scan()
         assert kb.wait_idle(TIMEOUT), "a stale hold stalled indexing"
