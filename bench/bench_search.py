@@ -398,8 +398,6 @@ class BuiltStore:
         self.store.close()
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
