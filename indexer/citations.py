@@ -99,6 +99,35 @@ def map_sentences(text: str, change: Callable[[str], str]) -> str:
     )
 
 
+_FENCE_RE = re.compile(r"^[ \t]*(```|~~~)")
+
+
+def map_prose_sentences(text: str, change: Callable[[str], str]) -> str:
+    """`map_sentences` outside fenced code blocks, which are left exactly as the model wrote them.
+
+    Every line of a code block splits as a "sentence"; giving such lines markers put `[1]` after
+    "```python" and into the code itself (seen in dev-19's answer), which breaks the block and
+    the code a user copies. An unclosed fence (a cut-off answer) runs to the end.
+    """
+    out: list[str] = []
+    prose: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        opener = _FENCE_RE.match(line)
+        if fence is None and opener is None:
+            prose.append(line)
+            continue
+        if fence is None:
+            out.append(map_sentences("".join(prose), change))
+            prose = []
+            fence = opener.group(1) if opener else None
+        elif opener is not None and opener.group(1) == fence:
+            fence = None
+        out.append(line)
+    out.append(map_sentences("".join(prose), change))
+    return "".join(out)
+
+
 def _cite_at_end(sentence: str, number: int) -> str:
     """`sentence` without its markers, ending in `[number]` before its final punctuation."""
     stripped = sub_markers("", sentence).rstrip()
@@ -227,7 +256,7 @@ def attribute_citations(answer: str, passages: Sequence[str], min_support: float
         best = max(range(len(scores)), key=scores.__getitem__)
         return _cite_at_end(sentence, best + 1) if scores[best] >= min_support else sentence
 
-    return map_sentences(answer, attribute)
+    return map_prose_sentences(answer, attribute)
 
 
 def _lexical_support(words: set[str], passage: str) -> float:
@@ -242,6 +271,19 @@ def _claim_words(sentence: str, question: str) -> set[str]:
     return (words - content_words(question)) or words
 
 
+_EXPRESSION_RE = re.compile(r"`([^`\n]+)`")
+
+
+def code_expressions(text: str) -> set[str]:
+    """Inline-code expressions of a text ("`-1**2`", "`[1,2] == (1,2)`"), whitespace collapsed.
+
+    Bare names ("`None`", "`dict.get`", "`__hash__()`") are left out: they occur all over
+    technical documents, while an expression occurs where it is explained.
+    """
+    spans = (" ".join(span.split()) for span in _EXPRESSION_RE.findall(text))
+    return {s for s in spans if len(s) >= 5 and not re.fullmatch(r"[\w.]+(?:\(\))?", s)}
+
+
 def repoint_citations(
     answer: str,
     passages: Sequence[str],
@@ -249,14 +291,25 @@ def repoint_citations(
     *,
     min_support: float = 0.6,
     min_gain: float = 0.25,
+    min_grounded: float = 0.5,
 ) -> str:
     """Point a sentence's markers at the passage that actually says it, when the model erred.
 
     Small models often copy a sentence from one passage and cite a neighbour. A sentence whose
     cited passages cover less than `min_support` of its claim words, when another passage covers
-    at least that (and `min_gain` more), gets that passage's number instead; otherwise the
-    model's choice stands (a marker that supports its sentence is never second-guessed).
+    at least that (and `min_gain` more), gets that passage's number instead.
+
+    In technical documents the same words are everywhere ("the types are different"), so words
+    alone cannot tell the passage about the question from its neighbour. A code expression the
+    question or the sentence quotes (`-1**2`, `[1,2] == (1,2)`) can: when no cited passage
+    contains one and another passage does, and supports the sentence's words as well or at least
+    enough to ground it (`min_grounded`, the grounding check's bar), the marker moves there; a
+    cited passage holding one is not traded for a wordier neighbour that lacks it. Otherwise the
+    model's choice stands.
     """
+    compact = [" ".join(p.split()) for p in passages]
+    asked = code_expressions(question)
+
     def repoint(sentence: str) -> str:
         numbers = [int(n) for g in find_markers(sentence) for n in re.split(r"\s*[,;]\s*", g)]
         cited = [n for n in numbers if 1 <= n <= len(passages)]
@@ -266,11 +319,20 @@ def repoint_citations(
         scores = [_lexical_support(words, p) for p in passages]
         best = max(range(len(scores)), key=scores.__getitem__)
         cited_best = max(scores[n - 1] for n in cited)
-        if cited_best < min_support <= scores[best] and scores[best] - cited_best >= min_gain:
+        quoted = asked | code_expressions(sentence)
+        holds = [sum(q in text for q in quoted) for text in compact]
+        cited_holds = any(holds[n - 1] for n in cited)
+        if (cited_best < min_support <= scores[best] and scores[best] - cited_best >= min_gain
+                and (holds[best] or not cited_holds)):
             return _cite_at_end(sentence, best + 1)
+        if quoted and not cited_holds:
+            grounded = min(cited_best, min_grounded)
+            better = [i for i, hold in enumerate(holds) if hold and scores[i] >= grounded]
+            if better:
+                return _cite_at_end(sentence, max(better, key=lambda i: (holds[i], -i)) + 1)
         return sentence
 
-    return map_sentences(answer, repoint)
+    return map_prose_sentences(answer, repoint)
 
 
 def _numbers(text: str) -> set[str]:

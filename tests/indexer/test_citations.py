@@ -157,10 +157,10 @@ def test_repoint_moves_a_marker_to_the_passage_that_says_it() -> None:
     from indexer.citations import repoint_citations
 
     passages = [
-        "Names listed in a nonlocal statement must not collide with pre-existing bindings in "
-        "the local scope.",
-        "Names listed in a global statement must not be used in the same code block textually "
-        "preceding that global statement.",
+        ("Names listed in a nonlocal statement must not collide with pre-existing bindings in "
+        "the local scope."),
+        ("Names listed in a global statement must not be used in the same code block textually "
+        "preceding that global statement."),
     ]
     question = "What requirement applies to names declared with nonlocal?"
     wrong = "They must not collide with pre-existing bindings in the local scope [2]."
@@ -182,6 +182,50 @@ def test_brackets_inside_inline_code_are_code_not_citations() -> None:
     passages = ["A list is never equal to a tuple.", "Dictionaries map keys to values."]
     repointed = repoint_citations("The list `[1][2]` is never equal to a tuple [2].", passages)
     assert "`[1][2]`" in repointed and repointed.endswith("[1].")
+
+
+def test_fenced_code_gets_no_markers_and_prose_around_it_still_does() -> None:
+    from indexer.citations import attribute_citations, repoint_citations
+
+    passages = ["Multiple pdb commands may be entered on one line, separated by two semicolons.",
+                "(Pdb) commands 1\n(com) continue\n(com) next\n(Pdb)"]
+    answer = ("Separate pdb commands with two semicolons.\n\n```python\n(Pdb) commands 1\n"
+              "(com) continue\n```\n\nMultiple commands may be entered on one line.")
+    out = attribute_citations(answer, passages)
+    assert "```python\n(Pdb) commands 1\n(com) continue\n```" in out  # the block, untouched
+    assert out.startswith("Separate pdb commands with two semicolons [1].")
+    assert out.endswith("may be entered on one line [1].")
+    cut_off = "Like this:\n~~~\n(Pdb) commands 1 [1]\n(com) next"  # an unclosed fence
+    assert repoint_citations(cut_off, passages) == cut_off
+    assert attribute_citations(cut_off, passages) == cut_off
+
+
+def test_code_expressions_are_quoted_expressions_not_bare_names() -> None:
+    from indexer.citations import code_expressions
+
+    text = "Why is `[1,2]  == (1,2)` false, and what do `None`, `dict.get`, `__hash__()` and `f(x)` do?"
+    assert code_expressions(text) == {"[1,2] == (1,2)"}
+
+
+def test_repoint_follows_the_code_expression_the_question_asks_about() -> None:
+    from indexer.citations import repoint_citations
+
+    passages = [
+        ('Sequences compare equal only when their types match: "[1,2] == (1,2)" is false '
+        "because the type is not the same."),
+        "Ranges and tuples are different types; ranges are immutable sequences of numbers.",
+    ]
+    question = "Why does `[1,2] == (1,2)` evaluate to False?"
+    neighbour = "The elements are the same, but the types are different [2]."
+    assert repoint_citations(neighbour, passages, question).endswith("different [1].")
+    # The expression can come from the sentence as well as from the question.
+    quoted = 'So `"[1,2] == (1,2)"` compares types [2].'
+    assert repoint_citations(quoted, passages).endswith("types [1].")
+    # A cited passage that holds the expression keeps the model's choice ...
+    assert repoint_citations("The types differ [1].", passages, question) == "The types differ [1]."
+    # ... and so does one when the expression's passage does not support the sentence.
+    other = "Ranges are immutable sequences of numbers [2]."
+    assert repoint_citations(other, passages, question) == other
 
 
 def test_filler_sentence_hands_its_marker_to_the_claim_before_it() -> None:
