@@ -15,6 +15,7 @@ tokenizer: lower case, stemming, ASCII folding), so "running" highlights "runs".
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -41,34 +42,55 @@ _SENTINEL = "qqcairnsepqq"
 _TERM_CACHE_MAX = 50_000
 
 
+def shared_ranks(scores: Sequence[float]) -> list[int]:
+    """1-based ranks of best-first `scores` where equal scores share the better rank (1, 1, 3).
+
+    Documents repeated across files (the same paragraph in two topics) get exactly the same BM25
+    score, and the full-text index returns such ties in no fixed order: with positional ranks the
+    same question fused them differently from one run to the next. Sharing the rank gives equal
+    evidence equal credit, so the other ranking decides.
+    """
+    ranks: list[int] = []
+    for i, score in enumerate(scores):
+        tied = i > 0 and math.isclose(score, scores[i - 1], rel_tol=1e-9, abs_tol=1e-12)
+        ranks.append(ranks[-1] if tied else i + 1)
+    return ranks
+
+
 def fuse_rrf(
     rank_lists: Sequence[Sequence[str]],
     k: int = K_RRF,
     weights: Sequence[float] | None = None,
+    scores: Sequence[Sequence[float] | None] | None = None,
 ) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: score(d) = Σ_i weights[i] / (k + rank_i(d)), ranks 1-based.
 
     A document missing from a list gets nothing from it; a repeated id counts at its first rank.
-    Ties (equal scores) go to the document with the better best rank, then to the one whose best
-    rank comes from the earlier list, then by id — so results are deterministic.
+    When a list's `scores` are given, tied scores share a rank (`shared_ranks`). Ties in the
+    fused score go to the document with the better best rank, then to the one whose best rank
+    comes from the earlier list, then by id — so results are deterministic.
     """
     if weights is None:
         weights = [1.0] * len(rank_lists)
     if len(weights) != len(rank_lists):
         raise ValueError("one weight per rank list")
-    scores: dict[str, float] = {}
+    list_scores = list(scores) if scores is not None else [None] * len(rank_lists)
+    if len(list_scores) != len(rank_lists):
+        raise ValueError("one score list (or None) per rank list")
+    fused: dict[str, float] = {}
     best: dict[str, tuple[int, int]] = {}  # id -> (best rank, list index of that rank)
-    for li, (ranking, w) in enumerate(zip(rank_lists, weights)):
+    for li, (ranking, w, given) in enumerate(zip(rank_lists, weights, list_scores)):
+        ranks = shared_ranks(given) if given is not None else range(1, len(ranking) + 1)
         seen: set[str] = set()
-        for rank, doc in enumerate(ranking, start=1):
+        for rank, doc in zip(ranks, ranking):
             if doc in seen:
                 continue
             seen.add(doc)
-            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
+            fused[doc] = fused.get(doc, 0.0) + w / (k + rank)
             if doc not in best or rank < best[doc][0]:
                 best[doc] = (rank, li)
-    order = sorted(scores, key=lambda d: (-round(scores[d], 12), best[d], d))
-    return [(d, scores[d]) for d in order]
+    order = sorted(fused, key=lambda d: (-round(fused[d], 12), best[d], d))
+    return [(d, fused[d]) for d in order]
 
 
 class Retriever:
@@ -139,13 +161,16 @@ class Retriever:
             if qvec is not None:
                 semantic = self.vectors.search(qvec, n, mask=flt)
         lists = [[r["id"] for r in keyword], [cid for cid, _ in semantic]]
+        list_scores = [[r["_score"] for r in keyword], [score for _, score in semantic]]
         weights = list(self.weights) if mode == "hybrid" else [1.0, 1.0]
-        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights)[:k]
+        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores)[:k]
         rows = {r["id"]: r for r in keyword if "text" in r}
         missing = [cid for cid, _ in fused if cid not in rows]
         rows.update({r["id"]: r for r in self.store.get_chunks(missing, columns=HIT_COLUMNS)})
-        bm25 = {r["id"]: (i, r["_score"]) for i, r in enumerate(keyword, start=1)}
-        cosine = {cid: (i, s) for i, (cid, s) in enumerate(semantic, start=1)}
+        bm25 = {r["id"]: (rank, r["_score"])
+                for rank, r in zip(shared_ranks(list_scores[0]), keyword)}
+        cosine = {cid: (rank, score)
+                  for rank, (cid, score) in zip(shared_ranks(list_scores[1]), semantic)}
         query_terms = self._terms.query_terms(query)
         hits: list[SearchHit] = []
         for cid, score in fused:

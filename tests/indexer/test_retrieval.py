@@ -21,6 +21,7 @@ from indexer.retrieval import (
     anchor_from_row,
     fuse_rrf,
     make_snippet,
+    shared_ranks,
 )
 from indexer.search_filter import SearchFilter
 from indexer.store import IndexStore
@@ -93,6 +94,19 @@ def test_rrf_weights_duplicates_and_edge_cases() -> None:
     assert fuse_rrf([["x", "both"], ["y", "both"]])[0][0] == "both"
     with pytest.raises(ValueError):
         fuse_rrf([["a"]], weights=[1.0, 2.0])
+
+
+def test_tied_scores_share_a_rank_so_the_other_list_decides() -> None:
+    assert shared_ranks([9.0, 7.5, 7.5, 7.5, 2.0]) == [1, 2, 2, 2, 5]
+    assert shared_ranks([]) == [] and shared_ranks([3.0]) == [1]
+    # Two copies of one paragraph tie on BM25 and come back in either order; the vector list
+    # prefers "dup_b". Positional ranks let the BM25 order decide; shared ranks do not.
+    for bm25_order in (["dup_a", "dup_b", "c"], ["dup_b", "dup_a", "c"]):
+        fused = fuse_rrf([bm25_order, ["dup_b", "dup_a", "c"]], scores=[[30.1, 30.1, 12.0], None])
+        assert [d for d, _ in fused] == ["dup_b", "dup_a", "c"]
+        assert fused[0][1] == pytest.approx(1 / 61 + 1 / 61)
+    with pytest.raises(ValueError):
+        fuse_rrf([["a"], ["b"]], scores=[[1.0]])
 
 
 # ----------------------------------------------------------------------------- vector index
@@ -358,6 +372,9 @@ def test_hits_carry_text_and_anchor_read_from_the_hit_columns_only(
         assert h.text.startswith(("lighthouse", "tide")) and h.anchor.line_start in (1, 2)
         assert h.anchor.path.startswith("/w/d/n") and h.snippet
     if mode == "bm25":
-        expect = [row["id"] for row in real_keyword("lighthouse keeper 7", 4)]
-        assert [h.chunk_id for h in hits] == expect
-        assert [h.bm25_rank for h in hits] == [1, 2, 3, 4]
+        expect = real_keyword("lighthouse keeper 7", 4)
+        scores = [row["_score"] for row in expect]
+        assert [h.bm25 for h in hits] == pytest.approx(scores)  # the BM25 order
+        assert hits[0].chunk_id == expect[0]["id"] and "7" in hits[0].text
+        # The other logs tie on "lighthouse keeper": they share one rank.
+        assert [h.bm25_rank for h in hits] == shared_ranks(scores) == [1, 2, 3, 3]
