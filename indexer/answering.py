@@ -376,14 +376,15 @@ class Answerer:
         folded = fold_citation_sentences(parsed.text, question)
         if folded != parsed.text:
             parsed = parse_citations(folded, len(passages))
-        # A sentence copied from one passage but citing another gets the right number, and
-        # sentences without markers get the passage that says them, so every claim has a source.
-        repointed = repoint_citations(parsed.text, texts, question)
-        attributed = attribute_citations(repointed, texts)
-        if attributed != parsed.text:
+        # Sentences without markers get the passage that says them, so every claim has a source;
+        # then every marker, the model's or an attributed one, is checked: a sentence copied from
+        # one passage but citing another gets the right number.
+        attributed = attribute_citations(parsed.text, texts)
+        repointed = repoint_citations(attributed, texts, question)
+        if repointed != parsed.text:
             stats["citations"] = "attributed" if not parsed.cited else (
-                "repointed" if repointed != parsed.text else "completed")
-            parsed = parse_citations(attributed, len(passages))
+                "repointed" if repointed != attributed else "completed")
+            parsed = parse_citations(repointed, len(passages))
         verdicts = check_grounding(
             parsed.text, texts, question=question, similarity=self._similarity
         )

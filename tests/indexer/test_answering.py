@@ -234,6 +234,22 @@ def test_copied_sentence_citing_the_wrong_passage_is_repointed_keeping_layout() 
     assert sorted((c.number, c.chunk_id) for c in answer.citations) == [(1, "c1"), (2, "c2")]
 
 
+def test_an_attributed_marker_follows_the_code_expression_the_question_asks_about() -> None:
+    """dev-05: the model left "`-1**2` evaluates to `-1`" unmarked and attribution picked the
+    wordier neighbour; the attributed marker is checked like the model's own."""
+    hits = [
+        make_hit("power", 'The power operator binds tightly, so "-1**2" evaluates to -1.',
+                 Anchor("/docs/power.md", line_start=3, line_end=9)),
+        make_hit("calls", "The expression evaluates its arguments; the call evaluates to a value.",
+                 Anchor("/docs/calls.md", line_start=78, line_end=90)),
+    ]
+    reply = "The expression `-1**2` evaluates to -1. The power operator binds tightly [1]."
+    answer = Harness(hits, reply).ask("What does the expression `-1**2` evaluate to?")
+    assert answer.text.startswith("The expression `-1**2` evaluates to -1 [1].")
+    assert [c.chunk_id for c in answer.citations] == ["power"]
+    assert answer.stats.get("citations") == "repointed"
+
+
 def test_correct_citations_are_left_alone() -> None:
     reply = "The zephyrine valve must be closed before the pump is serviced [1]."
     answer = Harness(three_hits(), reply).ask()
