@@ -291,7 +291,10 @@ def test_relevance_gate_refusal_prints_not_found_and_closest_passages(
     out = result.stdout
     assert NOT_FOUND in out
     closest = flat(out.split("Closest passages", 1)[1])
-    assert "guide.pdf p. 1" in closest and "otters.txt:1-2" in closest
+    # Nothing in the corpus is near the question, so which passages are closest is a tie; the
+    # ones the answer kept (its trace) are the ones printed, with their labels.
+    labels = [p["label"] for p in trace["passages"]]
+    assert len(labels) == 3 and all(label in closest for label in labels)
     assert "Sources" not in out
 
 
