@@ -101,6 +101,16 @@ class Settings(BaseSettings):
 
     top_k: int = Field(8, ge=1, le=50, description="Search results / passages considered.")
     context_passages: int = Field(5, ge=1, le=20, description="Passages given to the model.")
+    fusion_k: int = Field(
+        60, ge=1, le=1000,
+        description="Reciprocal-rank-fusion constant of hybrid search: smaller trusts the top of "
+        "each ranking more (compare with `cairn eval run --compare`; docs/quality.md).",
+    )
+    bm25_weight: float = Field(
+        1.0, ge=0.0, le=10.0,
+        description="Weight of the keyword (BM25) ranking in hybrid search; the semantic "
+        "ranking weighs 1.",
+    )
     min_relevance: float = Field(
         0.50, ge=0.0, le=1.0,
         description="Best passage cosine below this: answer 'couldn't find' without asking "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,61 @@ def _default_questions(settings: Any) -> Path:
     return settings.home / GOLDEN_FILE
 
 
+# Settings that change what is indexed or how: one index cannot hold two of them at once, and
+# flipping one mid-comparison would rebuild the user's index between runs.
+_INDEX_KEYS = frozenset({"home", "folders", "include_globs", "exclude_globs", "max_file_mb",
+                         "follow_symlinks", "allow_network"})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One `--compare` entry: a retrieval mode or chat model, and setting overrides.
+
+    "hybrid fusion_k=5 bm25_weight=2" is hybrid search with those fusion settings;
+    "context_passages=6" is the default model given six passages.
+    """
+
+    label: str = ""
+    target: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+def parse_compare(spec: str | None) -> list[RunConfig]:
+    """Comma-separated configurations; within one, `key=value` tokens override settings."""
+    from indexer.config import REINDEX_KEYS, Settings
+
+    if not spec:
+        return [RunConfig()]
+    configs: list[RunConfig] = []
+    for item in spec.split(","):
+        tokens = item.split()
+        if not tokens:
+            raise UserInputError("An empty configuration in --compare.",
+                                 hint='Example: --compare "hybrid,hybrid fusion_k=5"')
+        target: str | None = None
+        overrides: dict[str, str] = {}
+        for token in tokens:
+            key, eq, value = token.partition("=")
+            if not eq:
+                if target is not None:
+                    raise UserInputError(f"Two modes or models in one configuration: {item!r}.",
+                                         hint="Separate configurations with commas.")
+                target = token
+            elif key in REINDEX_KEYS or key in _INDEX_KEYS:
+                raise UserInputError(
+                    f"{key} changes the index itself; one index cannot compare its values.",
+                    hint="Index into two Cairn homes and run `cairn eval run` in each "
+                         "(CAIRN_HOME=/tmp/a cairn eval run ... --folder DOCS).")
+            elif key not in Settings.model_fields:
+                raise UserInputError(
+                    f"Unknown setting {key!r} in --compare.",
+                    hint="Setting names are the settings.json keys (README, Configuration).")
+            else:
+                overrides[key] = value
+        configs.append(RunConfig(" ".join(tokens), target, overrides))
+    return configs
+
+
 @eval_app.command("run")
 def eval_run(
     questions: Path | None = typer.Argument(
@@ -41,7 +97,9 @@ def eval_run(
     compare: str | None = typer.Option(
         None, "--compare",
         help="Comma-separated configurations run side by side: retrieval modes "
-             "(hybrid,bm25,vector) or, with answers, chat model ids / .gguf paths."),
+             "(hybrid,bm25,vector) or, with answers, chat model ids / .gguf paths, each with "
+             "optional setting overrides: --compare \"hybrid,hybrid fusion_k=5 bm25_weight=2\" "
+             "or \"context_passages=4,context_passages=6\"."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="First N questions only."),
     out: Path | None = typer.Option(None, "--out", help="Folder for report.md + report.json."),
     k: int = typer.Option(10, "--top-k", min=1, max=50),
@@ -59,7 +117,7 @@ def eval_run(
             raise UserInputError(f"No question set at {qpath}.",
                                  hint="Pass a JSONL file or save questions: `cairn eval add`.")
         qs = load_questions(qpath)[:limit] if limit else load_questions(qpath)
-        configs = [c.strip() for c in compare.split(",")] if compare else [None]
+        configs = parse_compare(compare)
         runs = []
         if folder is not None or not retrieval_only:
             with _kb(settings) as kb:  # index once, before any timed run
@@ -67,23 +125,25 @@ def eval_run(
                     kb.add_folder(folder)
                 kb.index()
         for cfg in configs:
-            run_settings = settings
-            if cfg and not retrieval_only:
-                run_settings = _settings(chat_model=cfg)
+            run_settings = _config_settings(cfg, retrieval_only)
             with _kb(run_settings) as kb:
                 kb.index()
                 t0 = time.perf_counter()
                 if retrieval_only:
-                    mode = cfg or "hybrid"
+                    mode = cfg.target or "hybrid"
                     if mode not in ("hybrid", "bm25", "vector"):
                         raise UserInputError(f"Unknown retrieval mode {mode!r}.")
-                    run = run_retrieval(kb, qs, mode=mode, k=k)  # type: ignore[arg-type]
+                    label = f"retrieval-{cfg.label}" if cfg.overrides else None
+                    run = run_retrieval(kb, qs, mode=mode, k=k,  # type: ignore[arg-type]
+                                        config=label)
                 else:
                     run = run_answers(
-                        kb, qs, config=cfg or settings.chat_model,
+                        kb, qs, config=cfg.label or settings.chat_model,
                         on_result=lambda r: err.print(f"{r.id}: {'ok' if r.passed else 'FAIL'}"),
                     )
                 run.meta["seconds"] = round(time.perf_counter() - t0, 2)
+                if cfg.overrides:
+                    run.meta["settings"] = dict(cfg.overrides)
                 runs.append(run)
         target = out or settings.home / "evals" / time.strftime("%Y%m%d-%H%M%S")
         target.mkdir(parents=True, exist_ok=True)
@@ -104,6 +164,24 @@ def eval_run(
         console.print(f"report: {escape(str(target / 'report.md'))}")
 
     _run(go)
+
+
+def _config_settings(cfg: RunConfig, retrieval_only: bool) -> Any:
+    """The settings one configuration runs with; a bad value is the user's input error."""
+    from pydantic import ValidationError
+
+    from indexer.cli import _settings
+
+    overrides: dict[str, Any] = dict(cfg.overrides)
+    if cfg.target and not retrieval_only:
+        overrides["chat_model"] = cfg.target
+    try:
+        return _settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserInputError(
+            f"--compare {cfg.label!r}: {'.'.join(map(str, first['loc']))}: {first['msg']}."
+        ) from exc
 
 
 @eval_app.command("add")

@@ -130,7 +130,10 @@ class KnowledgeBase:
                 if self.store.needs_rebuild:
                     self.store = self._rebuild(embedder)
                 self.vectors = ExactVectorIndex.from_store(self.store)
-                self.retriever = Retriever(self.store, self.vectors, embedder.embed_query)
+                self.retriever = Retriever(
+                    self.store, self.vectors, embedder.embed_query,
+                    k_rrf=self.settings.fusion_k, weights=(self.settings.bm25_weight, 1.0),
+                )
                 self.pipeline = IndexingPipeline(
                     self.store,
                     embed=embedder.embed,

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from indexer import cli, eval_cli
 from indexer.config import load_settings
+from indexer.errors import UserInputError
 from indexer.evaluation.dataset import EvalQuestion, load_questions
 from indexer.evaluation.results import QuestionResult
 from indexer.evaluation.runner import judge_citations, run_answers, run_retrieval
@@ -301,6 +302,43 @@ def test_eval_run_compare_puts_modes_side_by_side(
     assert "q-walrus |" not in md.split("## Questions whose outcome differs")[1].split("#")[0]
     sections = [md.index(f"# Evaluation: {c}") for c in configs]
     assert sections == sorted(sections)
+
+
+def test_compare_entries_carry_setting_overrides_and_refuse_index_settings() -> None:
+    from indexer.eval_cli import RunConfig, parse_compare
+
+    assert parse_compare(None) == [RunConfig()]
+    assert parse_compare("hybrid, hybrid  fusion_k=5 bm25_weight=2,context_passages=6") == [
+        RunConfig("hybrid", "hybrid", {}),
+        RunConfig("hybrid fusion_k=5 bm25_weight=2", "hybrid",
+                  {"fusion_k": "5", "bm25_weight": "2"}),
+        RunConfig("context_passages=6", None, {"context_passages": "6"}),
+    ]
+    for bad, says in [("hybrid,", "empty"), ("hybrid bm25", "Two modes"),
+                      ("chunk_tokens=100", "changes the index"),
+                      ("folders=/tmp", "changes the index"), ("fusion=5", "Unknown setting")]:
+        with pytest.raises(UserInputError, match=says):
+            parse_compare(bad)
+
+
+def test_eval_run_compare_applies_fusion_settings_per_run(
+        env: tuple[Path, Path], tmp_path: Path) -> None:
+    home, docs = env
+    qs = write_jsonl(tmp_path / "qs.jsonl", PASS_FAIL)
+    out = tmp_path / "fusion"
+    result = cairn(home, "eval", "run", str(qs), "--folder", str(docs), "--retrieval-only",
+                   "--compare", "vector,hybrid bm25_weight=0 fusion_k=7", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    vector, unweighted = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert unweighted["config"] == "retrieval-hybrid bm25_weight=0 fusion_k=7"
+    assert unweighted["meta"]["settings"] == {"bm25_weight": "0", "fusion_k": "7"}
+    # With BM25 weighted 0, hybrid ranks exactly as the vector side does.
+    assert [r["retrieved_sources"] for r in unweighted["rows"]] == [
+        r["retrieved_sources"] for r in vector["rows"]]
+    assert "fusion_k" not in json.loads((home / "settings.json").read_text())  # not saved
+
+    bad = cairn(home, "eval", "run", str(qs), "--retrieval-only", "--compare", "fusion_k=0")
+    assert bad.exit_code != 0 and "fusion_k" in bad.output and "greater than or equal" in bad.output
 
 
 def test_eval_run_answers_fills_answer_metrics(env: tuple[Path, Path], tmp_path: Path) -> None:

@@ -268,6 +268,15 @@ def test_other_embedding_model_rebuilds_and_never_mixes_vectors(
         kb.close()
 
 
+def test_fusion_settings_reach_the_retriever(tmp_path: Path) -> None:
+    kb, _ = open_kb(make_settings(tmp_path / "home", [make_docs(tmp_path)],
+                                  fusion_k=5, bm25_weight=2.0))
+    try:
+        assert (kb.retriever.k_rrf, kb.retriever.weights) == (5, (2.0, 1.0))
+    finally:
+        kb.close()
+
+
 def test_chunk_size_change_rechunks_and_reuses_unchanged_vectors(tmp_path: Path) -> None:
     docs = make_docs(tmp_path)
     guide, small = docs / "guide.md", docs / "small.txt"
