@@ -242,13 +242,20 @@ PASS_FAIL = [
 ]
 
 
-def test_eval_run_retrieval_only_writes_reports_failures_first(
-        env: tuple[Path, Path], tmp_path: Path) -> None:
+def run_retrieval_eval(env: tuple[Path, Path], tmp_path: Path, *flags: str
+                       ) -> tuple[Path, Path, Path, Result]:
+    """`cairn eval run PASS_FAIL --folder DOCS --retrieval-only FLAGS`: (home, docs, out, result)."""
     home, docs = env
     qs = write_jsonl(tmp_path / "qs.jsonl", PASS_FAIL)
     out = tmp_path / "out"
     result = cairn(home, "eval", "run", str(qs), "--folder", str(docs), "--retrieval-only",
-                   "--out", str(out))
+                   *flags, "--out", str(out))
+    return home, docs, out, result
+
+
+def test_eval_run_retrieval_only_writes_reports_failures_first(
+        env: tuple[Path, Path], tmp_path: Path) -> None:
+    home, docs, out, result = run_retrieval_eval(env, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"report: {out / 'report.md'}" in result.stdout
 
@@ -323,11 +330,8 @@ def test_compare_entries_carry_setting_overrides_and_refuse_index_settings() -> 
 
 def test_eval_run_compare_applies_fusion_settings_per_run(
         env: tuple[Path, Path], tmp_path: Path) -> None:
-    home, docs = env
-    qs = write_jsonl(tmp_path / "qs.jsonl", PASS_FAIL)
-    out = tmp_path / "fusion"
-    result = cairn(home, "eval", "run", str(qs), "--folder", str(docs), "--retrieval-only",
-                   "--compare", "vector,hybrid bm25_weight=0 fusion_k=7", "--out", str(out))
+    home, _, out, result = run_retrieval_eval(
+        env, tmp_path, "--compare", "vector,hybrid bm25_weight=0 fusion_k=7")
     assert result.exit_code == 0, result.output
     vector, unweighted = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert unweighted["config"] == "retrieval-hybrid bm25_weight=0 fusion_k=7"
@@ -337,7 +341,8 @@ def test_eval_run_compare_applies_fusion_settings_per_run(
         r["retrieved_sources"] for r in vector["rows"]]
     assert "fusion_k" not in json.loads((home / "settings.json").read_text())  # not saved
 
-    bad = cairn(home, "eval", "run", str(qs), "--retrieval-only", "--compare", "fusion_k=0")
+    bad = cairn(home, "eval", "run", str(out.parent / "qs.jsonl"), "--retrieval-only",
+                "--compare", "fusion_k=0")
     assert bad.exit_code != 0 and "fusion_k" in bad.output and "greater than or equal" in bad.output
 
 
