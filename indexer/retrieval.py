@@ -62,13 +62,15 @@ def fuse_rrf(
     k: int = K_RRF,
     weights: Sequence[float] | None = None,
     scores: Sequence[Sequence[float] | None] | None = None,
+    tiebreak: Callable[[str], Any] | None = None,
 ) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: score(d) = Σ_i weights[i] / (k + rank_i(d)), ranks 1-based.
 
     A document missing from a list gets nothing from it; a repeated id counts at its first rank.
     When a list's `scores` are given, tied scores share a rank (`shared_ranks`). Ties in the
     fused score go to the document with the better best rank, then to the one whose best rank
-    comes from the earlier list, then by id — so results are deterministic.
+    comes from the earlier list, then by `tiebreak(id)` (default: the id itself) — so results
+    are deterministic.
     """
     if weights is None:
         weights = [1.0] * len(rank_lists)
@@ -89,7 +91,8 @@ def fuse_rrf(
             fused[doc] = fused.get(doc, 0.0) + w / (k + rank)
             if doc not in best or rank < best[doc][0]:
                 best[doc] = (rank, li)
-    order = sorted(fused, key=lambda d: (-round(fused[d], 12), best[d], d))
+    last = tiebreak or (lambda d: d)
+    order = sorted(fused, key=lambda d: (-round(fused[d], 12), best[d], last(d)))
     return [(d, fused[d]) for d in order]
 
 
@@ -151,8 +154,11 @@ class Retriever:
             # and fetches rows for the k that survive fusion: reading every column of n
             # candidates was half of a hybrid search's CPU at 100k chunks.
             where = flt.where_sql() if flt else None
-            if mode == "bm25":
-                keyword = self.store.keyword_search(query, k, where, columns=HIT_COLUMNS)
+            if mode == "bm25":  # one row more shows whether a tie crosses the cut
+                keyword = self.store.keyword_search(query, k + 1, where, columns=HIT_COLUMNS)
+                if len(keyword) > k and math.isclose(
+                        keyword[k]["_score"], keyword[k - 1]["_score"], rel_tol=1e-9):
+                    keyword = self.store.keyword_search(query, n, where, columns=HIT_COLUMNS)
             else:
                 keyword = self.store.keyword_search(query, n, where, columns=("id",))
         semantic: list[tuple[str, float]] = []
@@ -163,10 +169,24 @@ class Retriever:
         lists = [[r["id"] for r in keyword], [cid for cid, _ in semantic]]
         list_scores = [[r["_score"] for r in keyword], [score for _, score in semantic]]
         weights = list(self.weights) if mode == "hybrid" else [1.0, 1.0]
-        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores)[:k]
+        ranked = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores)
+        # Exact copies of a passage (same text in two files) tie in both rankings; chunk ids are
+        # random per index, so they would fall differently after a rebuild. Ties at the cut are
+        # read too and ordered by file and position: the same corpus gives the same results.
+        cut = min(k, len(ranked))
+        while 0 < cut < len(ranked) and math.isclose(ranked[cut][1], ranked[cut - 1][1],
+                                                     rel_tol=1e-12, abs_tol=0.0):
+            cut += 1
         rows = {r["id"]: r for r in keyword if "text" in r}
-        missing = [cid for cid, _ in fused if cid not in rows]
+        missing = [cid for cid, _ in ranked[:cut] if cid not in rows]
         rows.update({r["id"]: r for r in self.store.get_chunks(missing, columns=HIT_COLUMNS)})
+
+        def place(cid: str) -> tuple[str, int, str]:
+            row = rows.get(cid)
+            return (row["path"], row["char_start"], cid) if row else ("\uffff", 0, cid)
+
+        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores,
+                         tiebreak=place)[:k]
         bm25 = {r["id"]: (rank, r["_score"])
                 for rank, r in zip(shared_ranks(list_scores[0]), keyword)}
         cosine = {cid: (rank, score)

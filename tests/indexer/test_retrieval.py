@@ -109,6 +109,21 @@ def test_tied_scores_share_a_rank_so_the_other_list_decides() -> None:
         fuse_rrf([["a"], ["b"]], scores=[[1.0]])
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "vector"])
+def test_exact_copies_come_back_in_file_order_whatever_their_ids(
+        store: IndexStore, mode: str) -> None:
+    """Six files hold the same paragraph: both rankings tie them. Chunk ids are random, so ids
+    in file order by chance would be 1 in 720; the order must be the files' every time."""
+    names = ["d", "b", "f", "a", "e", "c"]
+    for name in names:
+        add_file(store, f"/w/d/{name}.md", ["lighthouse keeper log of the harbour"])
+    add_file(store, "/w/d/other.md", ["tide table for the estuary"])
+    r = Retriever(store, ExactVectorIndex.from_store(store), fake_embed)
+    hits = r.search("lighthouse keeper log", k=4, mode=mode)  # type: ignore[arg-type]
+    # The tie straddles the cut at 4: the four kept are the first four files, not four by id.
+    assert [h.anchor.path for h in hits] == [f"/w/d/{n}.md" for n in "abcd"]
+
+
 # ----------------------------------------------------------------------------- vector index
 @pytest.mark.parametrize("block_rows", [None, 64])
 def test_exact_index_agrees_with_brute_force_after_churn(
