@@ -240,7 +240,7 @@ class IndexingPipeline(FileWriter, VectorStage):
                     # Cheap when nothing is due (~1 ms); compacts after bursts of small writes
                     # so search stays fast and old versions don't pile up under constant edits.
                     last_maintain = now  # before: a failing compaction must not spin
-                    self.store.maintain()
+                    self.store.maintain(settle=self.is_idle())
                 if self.is_idle() and not idle_announced:
                     self.progress.stage = "idle"
                     self.progress.current_path = None

@@ -265,9 +265,12 @@ class KnowledgeBase:
         return finished
 
     def index(self, timeout: float | None = None) -> ScanFinished:
-        """One-shot: scan, then wait until everything is parsed and embedded."""
+        """One-shot: scan, wait until everything is parsed and embedded, then settle the index
+        (new rows folded into the full-text index, so keyword scores are final)."""
         result = self.scan()
-        self.wait_idle(timeout)
+        if self.wait_idle(timeout):
+            store, _, _ = self._require_open()
+            store.settle()
         return result
 
     def wait_idle(self, timeout: float | None = None) -> bool:

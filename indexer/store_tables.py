@@ -144,9 +144,16 @@ class TableSet:
         return set(self.db.list_tables().tables)
 
     def open_handles(self) -> None:
-        """Open the handles (after the tables exist)."""
+        """Open the handles (after the tables exist). Rows a previous session left outside the
+        full-text index count as a write, so the idle writer settles them."""
         self._w = {name: self.db.open_table(name) for name in ("files", "chunks")}
         self._r = {name: self._rdb.open_table(name) for name in TABLES}
+        try:
+            stats = self._w["chunks"].index_stats("text_idx")
+        except (OSError, RuntimeError, ValueError):
+            stats = None
+        if stats is not None and stats.num_unindexed_rows:
+            self.writes["chunks"] += 1
 
     def close(self) -> None:
         self._w.clear()
@@ -199,17 +206,21 @@ class TableSet:
     def fragment_count(self, table: str) -> int:
         return int(self.writer(table).stats()["fragment_stats"]["num_fragments"])
 
-    def maintain(self, policy: MaintenancePolicy, force: bool) -> list[str]:
-        """`IndexStore.maintain()`: compact the tables `policy` says are due (all if `force`)."""
+    def maintain(self, policy: MaintenancePolicy, force: bool, settle: float | None = None
+                 ) -> list[str]:
+        """`IndexStore.maintain()`: compact the tables `policy` says are due (all if `force`),
+        and, when `settle` is given, every table written to at least `settle` seconds after its
+        last compaction."""
         done: list[str] = []
         now = time.monotonic()
         for name in ("chunks", "files"):
             if not force and not self.writes[name]:
                 continue  # nothing written since the last compaction
             since = now - self.optimized_at[name]
-            frags = self.fragment_count(name) if not force else 0
+            settled = force or (settle is not None and since >= settle)
+            frags = 0 if settled else self.fragment_count(name)
             if (
-                force
+                settled
                 or (frags > policy.max_fragments and since >= policy.min_interval_s)
                 or (frags > policy.hard_max_fragments and since >= policy.hard_min_interval_s)
             ):

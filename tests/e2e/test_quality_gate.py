@@ -7,7 +7,8 @@ or failing.
 
 - Retrieval (all 40 questions, three modes): measured hybrid hit@5 1.000, MRR@10 0.923,
   nDCG@10 0.938, evidence recall 1.0 (0.94 / 0.95 before tied scores shared a rank: a lucky
-  tie order had put one question's file first).
+  tie order had put one question's file first), the same on a fresh index since a one-shot
+  index run settles the full-text index.
 - Answers with the default model, Qwen2.5-Coder 1.5B, on a fixed 10-question subset (7
   answerable, 3 not; ~2 minutes on 2 cores). Measured: 7/7 correct and cited, 3/3 refused
   since the refusal-pattern fix (2/3 before it; dev-38 flips between runs, see quality.md).

@@ -268,6 +268,21 @@ def test_other_embedding_model_rebuilds_and_never_mixes_vectors(
         kb.close()
 
 
+def test_one_shot_index_leaves_no_row_outside_the_full_text_index(tmp_path: Path) -> None:
+    """`cairn index` / `cairn eval --folder` search right after indexing: keyword scores must
+    already be the settled ones (docs/quality.md: BM25 MRR@10 0.894 unsettled, 0.917 settled)."""
+    docs = make_docs(tmp_path)
+    for i in range(5):
+        write_doc(docs / f"n{i}.md", paragraphs(f"topic{i}", 3))
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    try:
+        kb.index(timeout=TIMEOUT)
+        stats = kb.store.chunks_table().index_stats("text_idx")
+        assert stats.num_unindexed_rows == 0 and stats.num_indexed_rows == kb.status().chunks > 0
+    finally:
+        kb.close()
+
+
 def test_fusion_settings_reach_the_retriever(tmp_path: Path) -> None:
     kb, _ = open_kb(make_settings(tmp_path / "home", [make_docs(tmp_path)],
                                   fusion_k=5, bm25_weight=2.0))

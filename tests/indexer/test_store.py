@@ -412,6 +412,36 @@ def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
     assert store.chunks_for_file(paths[0]) == []
 
 
+def test_settling_folds_new_rows_into_the_full_text_index_so_copies_score_alike(
+    tmp_path: Path,
+) -> None:
+    """Rows outside the FTS index are searched flat and LanceDB scores them on other statistics:
+    two copies of one text score differently until a compaction folds them in. An idle writer
+    settles (after `min_interval_s`), a one-shot run settles at once, a reopened store with
+    rows left outside settles too; a few fragments alone never trigger a compaction."""
+    policy = MaintenancePolicy(bulk_commits=0, min_interval_s=0.0)
+    store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
+    for i in range(6):
+        store.replace_chunks(f"/docs/n{i}.md", "/docs", ".md",
+                             make_chunks([f"tide table {i} for the harbour", "filler words"]))
+    store.maintain(force=True)
+    store.replace_chunks("/docs/copy-a.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
+    store.replace_chunks("/docs/copy-b.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
+    assert _index_rows(store.chunks_table(), "text_idx")[1] == 2
+    assert store.maintain() == []  # two fragments: not due for compaction
+    store.close()
+
+    store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
+    assert store.maintain(settle=True) == ["chunks"]  # left outside by the last session
+    assert _index_rows(store.chunks_table(), "text_idx") == (14, 0)
+    scores = [r["_score"] for r in store.keyword_search("lighthouse keeper", 5)]
+    assert len(scores) == 2 and scores[0] == pytest.approx(scores[1], rel=1e-9)
+    store.replace_chunks("/docs/copy-c.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
+    assert store.settle() == ["chunks"]
+    assert _index_rows(store.chunks_table(), "text_idx")[1] == 0
+    store.close()
+
+
 def test_writes_compact_on_their_own_during_a_bulk_run(tmp_path: Path) -> None:
     """A bulk run never goes idle, so writes compact after `bulk_commits` commits: fragments
     and unindexed rows stay bounded without anyone calling maintain()."""
