@@ -22,6 +22,8 @@ vectors of two models gives silently wrong search results that no error ever rev
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +281,30 @@ def test_one_shot_index_leaves_no_row_outside_the_full_text_index(tmp_path: Path
         kb.index(timeout=TIMEOUT)
         stats = kb.store.chunks_table().index_stats("text_idx")
         assert stats.num_unindexed_rows == 0 and stats.num_indexed_rows == kb.status().chunks > 0
+    finally:
+        kb.close()
+
+
+def test_the_idle_writer_settles_rows_left_outside_the_full_text_index(tmp_path: Path) -> None:
+    """Live sync (GUI, `cairn watch`) never calls `index()`: the writer settles once idle and
+    `min_interval_s` after its last compaction (0 here; 30 s by default)."""
+    docs = make_docs(tmp_path)
+    write_doc(docs / "one.md", paragraphs("harbour", 2))
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    try:
+        kb.store.policy = replace(kb.store.policy, min_interval_s=3600.0)
+        kb.scan()
+        assert kb.wait_idle(TIMEOUT)
+
+        def unindexed() -> int:
+            return int(kb.store.chunks_table().index_stats("text_idx").num_unindexed_rows)
+
+        assert unindexed() > 0  # a few fragments: no compaction is due
+        kb.store.policy = replace(kb.store.policy, min_interval_s=0.0)
+        deadline = time.monotonic() + 20
+        while unindexed() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert unindexed() == 0
     finally:
         kb.close()
 
