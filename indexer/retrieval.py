@@ -61,14 +61,14 @@ def fuse_rrf(
     rank_lists: Sequence[Sequence[str]],
     k: int = K_RRF,
     weights: Sequence[float] | None = None,
-    scores: Sequence[Sequence[float] | None] | None = None,
+    ranks: Sequence[Sequence[int] | None] | None = None,
     tiebreak: Callable[[str], Any] | None = None,
 ) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: score(d) = Σ_i weights[i] / (k + rank_i(d)), ranks 1-based.
 
     A document missing from a list gets nothing from it; a repeated id counts at its first rank.
-    When a list's `scores` are given, tied scores share a rank (`shared_ranks`). Ties in the
-    fused score go to the document with the better best rank, then to the one whose best rank
+    A list's `ranks` (e.g. `shared_ranks` of its scores, so ties share one) replace the
+    positions 1, 2, 3… Ties in the fused score go to the document with the better best rank, then to the one whose best rank
     comes from the earlier list, then by `tiebreak(id)` (default: the id itself) — so results
     are deterministic.
     """
@@ -76,15 +76,15 @@ def fuse_rrf(
         weights = [1.0] * len(rank_lists)
     if len(weights) != len(rank_lists):
         raise ValueError("one weight per rank list")
-    list_scores = list(scores) if scores is not None else [None] * len(rank_lists)
-    if len(list_scores) != len(rank_lists):
-        raise ValueError("one score list (or None) per rank list")
+    list_ranks = list(ranks) if ranks is not None else [None] * len(rank_lists)
+    if len(list_ranks) != len(rank_lists):
+        raise ValueError("one rank list (or None) per ranking")
     fused: dict[str, float] = {}
     best: dict[str, tuple[int, int]] = {}  # id -> (best rank, list index of that rank)
-    for li, (ranking, w, given) in enumerate(zip(rank_lists, weights, list_scores)):
-        ranks = shared_ranks(given) if given is not None else range(1, len(ranking) + 1)
+    for li, (ranking, w, given) in enumerate(zip(rank_lists, weights, list_ranks)):
+        positions = given if given is not None else range(1, len(ranking) + 1)
         seen: set[str] = set()
-        for rank, doc in zip(ranks, ranking):
+        for rank, doc in zip(positions, ranking):
             if doc in seen:
                 continue
             seen.add(doc)
@@ -167,9 +167,10 @@ class Retriever:
             if qvec is not None:
                 semantic = self.vectors.search(qvec, n, mask=flt)
         lists = [[r["id"] for r in keyword], [cid for cid, _ in semantic]]
-        list_scores = [[r["_score"] for r in keyword], [score for _, score in semantic]]
+        list_ranks = [shared_ranks([r["_score"] for r in keyword]),
+                      shared_ranks([score for _, score in semantic])]
         weights = list(self.weights) if mode == "hybrid" else [1.0, 1.0]
-        ranked = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores)
+        ranked = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks)
         # Exact copies of a passage (same text in two files) tie in both rankings; chunk ids are
         # random per index, so they would fall differently after a rebuild. Ties at the cut are
         # read too and ordered by file and position: the same corpus gives the same results.
@@ -185,12 +186,10 @@ class Retriever:
             row = rows.get(cid)
             return (row["path"], row["char_start"], cid) if row else ("\uffff", 0, cid)
 
-        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, scores=list_scores,
+        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks,
                          tiebreak=place)[:k]
-        bm25 = {r["id"]: (rank, r["_score"])
-                for rank, r in zip(shared_ranks(list_scores[0]), keyword)}
-        cosine = {cid: (rank, score)
-                  for rank, (cid, score) in zip(shared_ranks(list_scores[1]), semantic)}
+        bm25 = {r["id"]: (rank, r["_score"]) for rank, r in zip(list_ranks[0], keyword)}
+        cosine = {cid: (rank, score) for rank, (cid, score) in zip(list_ranks[1], semantic)}
         query_terms = self._terms.query_terms(query)
         hits: list[SearchHit] = []
         for cid, score in fused:

@@ -102,11 +102,12 @@ def test_tied_scores_share_a_rank_so_the_other_list_decides() -> None:
     # Two copies of one paragraph tie on BM25 and come back in either order; the vector list
     # prefers "dup_b". Positional ranks let the BM25 order decide; shared ranks do not.
     for bm25_order in (["dup_a", "dup_b", "c"], ["dup_b", "dup_a", "c"]):
-        fused = fuse_rrf([bm25_order, ["dup_b", "dup_a", "c"]], scores=[[30.1, 30.1, 12.0], None])
+        fused = fuse_rrf([bm25_order, ["dup_b", "dup_a", "c"]],
+                         ranks=[shared_ranks([30.1, 30.1, 12.0]), None])
         assert [d for d, _ in fused] == ["dup_b", "dup_a", "c"]
         assert fused[0][1] == pytest.approx(1 / 61 + 1 / 61)
     with pytest.raises(ValueError):
-        fuse_rrf([["a"], ["b"]], scores=[[1.0]])
+        fuse_rrf([["a"], ["b"]], ranks=[[1]])
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "vector"])
