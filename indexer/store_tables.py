@@ -134,6 +134,7 @@ class TableSet:
         self.writes = {"files": 0, "chunks": 0}  # commits since the last optimize()
         self.optimized_at = {"files": 0.0, "chunks": 0.0}  # time.monotonic() of that optimize
         self.optimize_s = {"files": 0.0, "chunks": 0.0}  # how long that optimize took
+        self.leftovers_checked = False  # see `_count_leftovers`
         self._generation = dict.fromkeys(TABLES, 0)  # commits by this process's writer
         self._seen = dict.fromkeys(TABLES, 0)  # the generation each reader handle is at
         self._refreshed = dict.fromkeys(TABLES, 0.0)
@@ -144,14 +145,19 @@ class TableSet:
         return set(self.db.list_tables().tables)
 
     def open_handles(self) -> None:
-        """Open the handles (after the tables exist). Rows a previous session left outside the
-        full-text index count as a write, so the idle writer settles them."""
+        """Open the handles (after the tables exist)."""
         self._w = {name: self.db.open_table(name) for name in ("files", "chunks")}
         self._r = {name: self._rdb.open_table(name) for name in TABLES}
+
+    def _count_leftovers(self) -> None:
+        """Rows a previous session left outside the full-text index count as a write, so the
+        first settle folds them in. Checked once, when the writer first settles (not on the
+        start-up path)."""
+        self.leftovers_checked = True
         try:
-            stats = self._w["chunks"].index_stats("text_idx")
+            stats = self.writer("chunks").index_stats("text_idx")
         except (OSError, RuntimeError, ValueError):
-            stats = None
+            return
         if stats is not None and stats.num_unindexed_rows:
             self.writes["chunks"] += 1
 
@@ -211,6 +217,8 @@ class TableSet:
         """`IndexStore.maintain()`: compact the tables `policy` says are due (all if `force`),
         and, when `settle` is given, every table written to at least `settle` seconds after its
         last compaction."""
+        if settle is not None and not self.leftovers_checked:
+            self._count_leftovers()
         done: list[str] = []
         now = time.monotonic()
         for name in ("chunks", "files"):
