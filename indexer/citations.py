@@ -114,13 +114,13 @@ def map_prose_sentences(text: str, change: Callable[[str], str]) -> str:
     fence: str | None = None
     for line in text.splitlines(keepends=True):
         opener = _FENCE_RE.match(line)
-        if fence is None and opener is None:
-            prose.append(line)
-            continue
         if fence is None:
+            if opener is None:
+                prose.append(line)
+                continue
             out.append(map_sentences("".join(prose), change))
             prose = []
-            fence = opener.group(1) if opener else None
+            fence = opener.group(1)
         elif opener is not None and opener.group(1) == fence:
             fence = None
         out.append(line)

@@ -34,7 +34,7 @@ def _default_questions(settings: Any) -> Path:
 # Settings that change what is indexed or how: one index cannot hold two of them at once, and
 # flipping one mid-comparison would rebuild the user's index between runs.
 _INDEX_KEYS = frozenset({"home", "folders", "include_globs", "exclude_globs", "max_file_mb",
-                         "follow_symlinks", "allow_network"})
+                         "follow_symlinks"})
 
 
 @dataclass(frozen=True)
