@@ -31,10 +31,10 @@ def _default_questions(settings: Any) -> Path:
     return settings.home / GOLDEN_FILE
 
 
-# Settings that change what is indexed or how: one index cannot hold two of them at once, and
-# flipping one mid-comparison would rebuild the user's index between runs.
-_INDEX_KEYS = frozenset({"home", "folders", "include_globs", "exclude_globs", "max_file_mb",
-                         "follow_symlinks"})
+# Settings a comparison cannot vary: what is indexed (one index cannot hold two of them, and
+# flipping one mid-comparison would rebuild the user's index) and the network permission.
+_FIXED_KEYS = frozenset({"home", "folders", "include_globs", "exclude_globs", "max_file_mb",
+                         "follow_symlinks", "allow_network"})
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,10 @@ def parse_compare(spec: str | None) -> list[RunConfig]:
                     raise UserInputError(f"Two modes or models in one configuration: {item!r}.",
                                          hint="Separate configurations with commas.")
                 target = token
-            elif key in REINDEX_KEYS or key in _INDEX_KEYS:
+            elif key in REINDEX_KEYS or key in _FIXED_KEYS:
                 raise UserInputError(
-                    f"{key} changes the index itself; one index cannot compare its values.",
+                    f"{key} changes the index itself or what Cairn may do; one index cannot "
+                    "compare its values.",
                     hint="Index into two Cairn homes and run `cairn eval run` in each "
                          "(CAIRN_HOME=/tmp/a cairn eval run ... --folder DOCS).")
             elif key not in Settings.model_fields:
