@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import ModelLoadError
+from models.offline import set_offline_env
 from models.token_ids import (
     Ids,
     ModelInputFormat,
@@ -96,20 +96,6 @@ def plan_batches(
     if current:
         batches.append(current)
     return batches
-
-
-def _set_offline_env() -> None:
-    """Opt out of every hub call and telemetry before fastembed/huggingface_hub are imported.
-
-    `setdefault`, so a user's explicit setting wins; huggingface_hub reads these at import time.
-    """
-    for name, value in {
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_UPDATE_CHECK": "1",
-        "DO_NOT_TRACK": "1",
-    }.items():
-        os.environ.setdefault(name, value)
 
 
 def _load_tokenizer(model_dir: Path) -> tuple[Any, ModelInputFormat | None]:
@@ -248,7 +234,7 @@ class FastEmbedEmbedder:
     def _ensure_loaded(self) -> Any:
         if self._session is not None:
             return self._session
-        _set_offline_env()
+        set_offline_env()  # ORT_DISABLE_TELEMETRY must be in place before ONNX Runtime starts
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -259,7 +245,7 @@ class FastEmbedEmbedder:
             ) from exc
         disable = getattr(ort, "disable_telemetry_events", None)
         if disable is not None:
-            disable()  # no-op outside official Windows builds, see models/offline.py
+            disable()  # belt and braces: ORT_DISABLE_TELEMETRY above is the full opt-out
         try:
             session = _fastembed_session(self.model_dir, self.model_id, self.dim, self.threads)
         except ModelLoadError:

@@ -32,10 +32,16 @@ urlopen, and `strings` on their native libraries; versions as locked in uv.lock)
 - fastembed 0.9: downloads models from the HF hub or a GCS URL (`requests.get`) unless the
   model is local; it honours `HF_HUB_OFFLINE` (forces `local_files_only`) and
   `specific_model_path` skips downloading altogether. No telemetry of its own.
-- onnxruntime 1.32: the native library embeds Microsoft's 1DS telemetry client (OneCollector
-  endpoint); it is controlled by `onnxruntime.disable_telemetry_events()`, not by an environment
-  variable, and upstream documents it as active only in official Windows builds. The embedder
-  backend should call that function right after importing onnxruntime.
+- onnxruntime 1.32: since 1.29 the official Linux and macOS wheels carry a native 1DS telemetry
+  client (`core/platform/posix/telemetry.cc`, endpoint
+  `https://mobile.events.data.microsoft.com/OneCollector/1.0`) that starts with the first
+  session, writes a device id and an offline event queue (SQLite) under
+  `~/.cache/Microsoft/DeveloperTools/.onnxruntime`, and uploads from its own C++ threads — the
+  guard below never sees it. `onnxruntime.disable_telemetry_events()` only silences some events;
+  the full opt-out is `ORT_DISABLE_TELEMETRY=1` in the environment *before* ONNX Runtime
+  initialises (read once, latched for the process: no uploader, no events, no device id, no
+  queue). Cairn forces it (`NATIVE_OFF_ENV`), since no user of Cairn wants it on; verified with
+  `strace -f` on a long embedding job (`tests/e2e/test_os_egress.py`).
 - lancedb 0.40: no telemetry in the Python package; the Rust core only carries no-op
   OpenTelemetry providers and cloud clients (AWS IMDS, S3, Azure) used for remote/object-store
   URIs, which Cairn never opens. No opt-out variable exists or is needed.
@@ -45,9 +51,11 @@ urlopen, and `strings` on their native libraries; versions as locked in uv.lock)
 
 Limits: the guard sees only traffic that goes through Python's `socket` module (requests,
 urllib3, httpx, urllib, asyncio all do). Native code that opens its own sockets (Rust/C++
-libraries) bypasses it; proving those silent needs an OS-level check, e.g. running the test
-suite in a network namespace without interfaces (`unshare -rn`). Install the guard early: a
-module that did `from socket import getaddrinfo` before installation keeps the original.
+libraries) bypasses it: those are switched off at their source (`NATIVE_OFF_ENV`) and checked by
+the kernel, not by this module — `models/egress_audit.py` runs Cairn under `strace` and
+`cairn privacy --audit` reports what it saw (docs/reliability.md has the per-library table).
+Install the guard early: a module that did `from socket import getaddrinfo` before installation
+keeps the original.
 """
 
 from __future__ import annotations
@@ -68,6 +76,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "GUARD_COVERS",
+    "GUARD_DOES_NOT_COVER",
+    "NATIVE_OFF_ENV",
     "OFFLINE_ENV",
     "DnsEgressBlocked",
     "EgressAttempt",
@@ -97,6 +108,23 @@ OFFLINE_ENV: dict[str, str] = {
     "ANONYMIZED_TELEMETRY": "False",  # chromadb-style telemetry (not installed; future-proofing)
 }
 
+#: Native (C/C++) telemetry switches. Forced, not defaulted: these clients run on threads the
+#: guard cannot see, so a stray value inherited from a shell must not turn one back on.
+NATIVE_OFF_ENV: dict[str, str] = {
+    "ORT_DISABLE_TELEMETRY": "1",  # ONNX Runtime >= 1.29 on Linux/macOS: 1DS client, device id
+}
+
+#: What the egress guard covers and what it does not, in the words the CLI and GUI show.
+GUARD_COVERS = (
+    "Python sockets: every connection, datagram and name lookup made through Python "
+    "(requests, urllib, httpx, asyncio, …) by Cairn or a library it uses"
+)
+GUARD_DOES_NOT_COVER = (
+    "native code (C, C++, Rust libraries) that opens sockets itself; known native telemetry is "
+    "switched off at its source (ONNX Runtime: ORT_DISABLE_TELEMETRY=1), and "
+    "`cairn privacy --audit` checks the real process with a system-call trace (Linux)"
+)
+
 AttemptKind = Literal["connect", "send", "dns"]
 
 #: How many recent attempts are kept in memory; counters stay exact beyond it.
@@ -112,14 +140,17 @@ _INTERNAL_PARTS = (
 
 
 def set_offline_env() -> dict[str, str]:
-    """Set every known telemetry / hub opt-out unless the user already set it.
+    """Set every known telemetry / hub opt-out (a user's own value wins, except for native
+    telemetry, which is always off).
 
     Returns the effective values, so a caller can log what is in force. Call it before importing
-    unstructured, huggingface_hub or fastembed: they read several of these at import time.
+    unstructured, huggingface_hub, fastembed or onnxruntime: they read these once, at import or
+    at initialisation, and a native library reads the C environment (`os.environ` writes it).
     """
     for name, value in OFFLINE_ENV.items():
         os.environ.setdefault(name, value)
-    return {name: os.environ[name] for name in OFFLINE_ENV}
+    os.environ.update(NATIVE_OFF_ENV)
+    return {name: os.environ[name] for name in (*OFFLINE_ENV, *NATIVE_OFF_ENV)}
 
 
 class EgressBlocked(ConnectionError):

@@ -29,6 +29,7 @@ import pytest
 
 from models import offline
 from models.offline import (
+    NATIVE_OFF_ENV,
     OFFLINE_ENV,
     DnsEgressBlocked,
     EgressBlocked,
@@ -364,7 +365,15 @@ def test_set_offline_env_keeps_user_values(monkeypatch: pytest.MonkeyPatch) -> N
     assert effective["HF_HUB_OFFLINE"] == "0" and os.environ["HF_HUB_OFFLINE"] == "0"
     assert effective["SCARF_NO_ANALYTICS"] == os.environ["SCARF_NO_ANALYTICS"] == "true"
     assert effective["DO_NOT_TRACK"] == "true" and os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
-    assert set(effective) == set(OFFLINE_ENV)
+    assert set(effective) == set(OFFLINE_ENV) | set(NATIVE_OFF_ENV)
+
+
+def test_native_telemetry_is_forced_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value inherited from a shell cannot turn ONNX Runtime's native telemetry back on: the
+    guard cannot see those threads, so the switch is not the user's default to override."""
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
+    effective = set_offline_env()
+    assert effective["ORT_DISABLE_TELEMETRY"] == os.environ["ORT_DISABLE_TELEMETRY"] == "1"
 
 
 # --- real dependencies ------------------------------------------------------------------------
