@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from indexer.config import REINDEX_KEYS, Settings
+from indexer.privacy_audit import GUARD_COVERS, GUARD_DOES_NOT_COVER
 
 if TYPE_CHECKING:
     from models.offline import GuardStatus
@@ -57,10 +58,14 @@ def privacy_html(status: GuardStatus, home: Path) -> str:
     state = "on" if status.installed else "OFF"
     rows = [
         (
-            f"<p><b>Cairn works offline.</b> The network guard is <b>{state}</b>: every attempt "
-            "by Cairn or a library it uses to reach another computer is blocked and recorded. "
-            "Only a model download you start yourself may use the network.</p>"
+            f"<p><b>Cairn works offline.</b> The network guard is <b>{state}</b>. Only a model "
+            "download you start yourself may use the network.</p>"
         ),
+        (
+            f"<p><b>The guard covers</b> {html.escape(GUARD_COVERS)}: each attempt is blocked "
+            "and recorded below.</p>"
+        ),
+        f"<p><b>It does not cover</b> {html.escape(GUARD_DOES_NOT_COVER)}.</p>",
         (
             f"<p>Blocked since start: <b>{status.blocked}</b> · allowed (user downloads): "
             f"<b>{status.allowed}</b></p>"

@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.offline import guard_status, install_egress_guard, set_offline_env
+from models.offline import (
+    GUARD_COVERS,
+    GUARD_DOES_NOT_COVER,
+    NATIVE_OFF_ENV,
+    guard_status,
+    install_egress_guard,
+    set_offline_env,
+)
 
 set_offline_env()  # before anything below can import a library that phones home
 
@@ -333,12 +340,27 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
-def privacy(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show that Cairn is offline: the egress guard's state and any blocked attempts."""
+def privacy(
+    as_json: bool = typer.Option(False, "--json"),
+    audit: bool = typer.Option(False, "--audit", help="Linux: index, search and answer in a "
+                               "child process under a system-call trace and report every "
+                               "attempt to reach another machine, native libraries included."),
+    folder: list[Path] = typer.Option([], "--folder", help="With --audit: documents to index "
+                                      "(default: a few sample documents)."),
+    soak: float = typer.Option(20.0, "--soak", min=0, help="With --audit: seconds the child "
+                               "stays alive after answering, for timers that upload later."),
+) -> None:
+    """Show that Cairn is offline: what the egress guard covers, and what it blocked."""
+    if audit:
+        _run(lambda: _privacy_audit(as_json, folder, soak))
+        return
     g = guard_status()
     data = {
         "guard_installed": g.installed,
         "strict": g.strict,
+        "guard_covers": GUARD_COVERS,
+        "guard_does_not_cover": GUARD_DOES_NOT_COVER,
+        "native_telemetry_off": {k: os.environ.get(k) for k in NATIVE_OFF_ENV},
         "blocked_attempts": g.blocked,
         "allowed_connections": g.allowed,
         "attempts": [
@@ -350,10 +372,57 @@ def privacy(as_json: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps(data, indent=1))
         return
     console.print(f"offline guard: {'installed' if g.installed else 'NOT installed'}")
+    console.print(f"  covers: {escape(GUARD_COVERS)}")
+    console.print(f"  does not cover: {escape(GUARD_DOES_NOT_COVER)}")
     console.print(f"blocked connection attempts this run: {g.blocked}")
     for a in g.attempts:
         console.print(f"  blocked {escape(str(a.host))}:{a.port} from {escape(a.stack_summary)}")
     console.print("network is only opened by an explicit `cairn models download`.")
+
+
+def _privacy_audit(as_json: bool, folders: list[Path], soak: float) -> None:
+    from indexer.privacy_audit import audit
+    from models.egress_audit import StraceMissing
+
+    if not sys.platform.startswith("linux"):
+        raise UserInputError(
+            "--audit traces system calls with strace, which is Linux only.",
+            hint="README, Privacy: how to check the same on macOS and Windows.",
+        )
+    for f in folders:
+        if not f.is_dir():
+            raise UserInputError(f"Not a folder: {f}", hint="Give an existing folder.")
+    if not as_json:
+        err.print("auditing: indexing, searching and answering in a traced child process …")
+    try:
+        outcome = audit(_settings(), folders or None, soak_s=soak)
+    except StraceMissing as exc:
+        raise UserInputError(str(exc), hint="Install strace, then run the audit again.") from None
+    if as_json:
+        print(json.dumps(outcome.to_dict(), indent=1))
+    else:
+        flow = outcome.flow
+        if flow:
+            console.print(
+                f"did: indexed {flow['files']} files ({flow['chunks']} chunks) in "
+                f"{flow['index_s']} s, {flow['search_hits']} search hits, answered in "
+                f"{flow['answer_s']} s with {escape(Path(str(flow['chat_model'])).name)}"
+            )
+        report = outcome.report
+        console.print(f"threads traced: {report.threads_traced}; loopback calls: "
+                      f"{report.loopback_calls}; local sockets: {report.local_socket_calls}")
+        if report.clean:
+            console.print("[bold green]outside connection attempts: none[/] (0 DNS queries)")
+        for a, n in report.grouped():
+            console.print(f"[bold red]outside attempt{f' ×{n}' if n > 1 else ''}:[/] "
+                          f"{escape(a.describe())}")
+        for store in outcome.telemetry_stores:
+            console.print(f"[bold red]telemetry store written:[/] ~/{escape(store)}")
+        if outcome.returncode:
+            err.print(f"the audited run failed ({outcome.returncode}):\n"
+                      f"{escape(outcome.stderr_tail)}")
+    if not outcome.clean:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------- ask / trace

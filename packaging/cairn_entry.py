@@ -1,7 +1,10 @@
 """Entry script of the frozen app (PyInstaller needs a script, not a `module:function`).
 
-Equivalent to `cairn-gui` / `python -m desktop_app.main`; all flags pass through
-(`--self-test`, `--home`, `--fake-models`, `--set KEY=VALUE`, …).
+With no command (only flags) it is `cairn-gui` / `python -m desktop_app.main`: `--self-test`,
+`--home`, `--fake-models`, `--set KEY=VALUE`, … pass through. With a command it is the `cairn`
+CLI over the same core (`cairn privacy --audit`, `cairn index`, …), so an installed app can be
+audited and scripted without a Python environment. `--privacy-audit-child` is the child process
+that `cairn privacy --audit` starts and traces (`indexer/privacy_audit.py`).
 """
 
 import multiprocessing
@@ -11,6 +14,15 @@ if __name__ == "__main__":
     # A frozen app has no `python -c` to start multiprocessing children with; this makes a
     # child started by any library run its task instead of a second window.
     multiprocessing.freeze_support()
+    args = sys.argv[1:]
+    if args[:1] == ["--privacy-audit-child"]:
+        from indexer.privacy_audit import child_main
+
+        sys.exit(child_main(args[1:]))
+    if args and not args[0].startswith("-"):
+        from indexer.cli import app
+
+        sys.exit(app(args, prog_name="cairn"))
     from desktop_app.main import main
 
     sys.exit(main())
