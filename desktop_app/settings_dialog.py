@@ -85,7 +85,7 @@ def privacy_html(status: GuardStatus, home: Path) -> str:
         )
         rows.append(f"<p>Recent attempts:</p><ul>{items}</ul>")
     else:
-        rows.append("<p>No network access has been attempted.</p>")
+        rows.append("<p>The guard has seen no network access.</p>")
     return "".join(rows)
 
 
