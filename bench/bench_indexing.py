@@ -285,8 +285,8 @@ def stored_embed_texts(kb: KnowledgeBase) -> list[str]:
 def expected_embed_texts(corpus: Path, settings: Any, embedder: Any) -> list[str]:
     """The chunks' embed texts the pipeline will store, computed ahead with its own parser and
     chunker (checked against the stored texts after indexing)."""
-    from indexer.chunking import chunk_document
-    from indexer.parsing import parse_file
+    from indexer.ingest.chunking import chunk_document
+    from indexer.ingest.parsing import parse_file
 
     texts: list[str] = []
     for path in sorted(corpus.rglob("*.md")):

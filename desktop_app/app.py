@@ -42,7 +42,7 @@ from indexer.events import (
 from indexer.paths import default_home
 
 if TYPE_CHECKING:
-    from indexer.answering import Turn
+    from indexer.answer.answering import Turn
     from indexer.config import Settings
     from indexer.service import IndexStatus, KnowledgeBase
 

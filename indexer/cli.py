@@ -368,8 +368,8 @@ def ask(
 ) -> None:
     """Answer a question from your documents, with citations."""
     def go() -> None:
-        from indexer.answering import Answer, AnswerStage, AnswerToken
-        from indexer.traces import answer_to_dict
+        from indexer.answer.answering import Answer, AnswerStage, AnswerToken
+        from indexer.answer.traces import answer_to_dict
 
         settings = _settings(chat_model=model, top_k=top_k)
         cancel = threading.Event()
@@ -432,7 +432,7 @@ def trace_last(
     n: int = typer.Option(1, "-n", min=1), as_json: bool = typer.Option(False, "--json")
 ) -> None:
     """Show the most recent answer trace(s)."""
-    from indexer.traces import TraceStore
+    from indexer.answer.traces import TraceStore
 
     settings = _run(_settings)
     traces = TraceStore(settings.paths.traces_dir).last(n)

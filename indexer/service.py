@@ -20,23 +20,23 @@ from typing import Any, Literal, Self
 
 import filelock
 
-from indexer.answer_cache import AnswerCache
-from indexer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
-from indexer.changes import Change
+from indexer.answer.answer_cache import AnswerCache
+from indexer.answer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
+from indexer.answer.retrieval import Retriever
+from indexer.answer.traces import TraceStore, hit_to_dict
 from indexer.config import Settings, save_settings
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
-from indexer.file_filter import PathFilter
-from indexer.parsing import is_supported
-from indexer.pipeline import IndexingPipeline
+from indexer.ingest.changes import Change
+from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.parsing import is_supported
+from indexer.ingest.pipeline import IndexingPipeline
+from indexer.ingest.scanner import KnownFile, is_within, reconcile
+from indexer.ingest.watcher import FolderWatcher
 from indexer.records import SearchHit
-from indexer.retrieval import Retriever
-from indexer.scanner import KnownFile, is_within, reconcile
-from indexer.store import IndexStore
-from indexer.store_layout import FileRecord
-from indexer.traces import TraceStore, hit_to_dict
-from indexer.vector_index import ExactVectorIndex
-from indexer.watcher import FolderWatcher
+from indexer.storage.store import IndexStore
+from indexer.storage.store_layout import FileRecord
+from indexer.storage.vector_index import ExactVectorIndex
 from models.errors import ModelError
 from models.hub import ModelHub
 

@@ -324,7 +324,7 @@ def verify_bundle(p: dict[str, Any]) -> list[str]:
         "desktop_app.main",
         "desktop_app.scripted",
         "indexer.service",
-        "indexer.parsing.pdf",
+        "indexer.ingest.parsing.pdf",
         "models.hub",
         "fastembed",
         "llama_cpp",

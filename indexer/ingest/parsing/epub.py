@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from indexer.errors import ParseError
-from indexer.parsing.markup import add_html_blocks, decode_html, html_blocks
-from indexer.parsing.sections import SectionBuilder
-from indexer.parsing.zipguard import ENCRYPTED_HINT, ENCRYPTED_MESSAGE, open_checked_zip
+from indexer.ingest.parsing.markup import add_html_blocks, decode_html, html_blocks
+from indexer.ingest.parsing.sections import SectionBuilder
+from indexer.ingest.parsing.zipguard import ENCRYPTED_HINT, ENCRYPTED_MESSAGE, open_checked_zip
 from indexer.records import ParsedDocument
 
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/xml", "text/xml"})

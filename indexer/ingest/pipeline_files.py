@@ -24,8 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexer.changes import Change
-from indexer.chunking import chunk_document
 from indexer.errors import CairnError, StoreError
 from indexer.events import (
     EventCallback,
@@ -35,19 +33,21 @@ from indexer.events import (
     FileSkipped,
     FileStage,
 )
-from indexer.file_filter import PathFilter
-from indexer.file_state import (
+from indexer.ingest.changes import Change
+from indexer.ingest.chunking import chunk_document
+from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.file_state import (
     IndexProgress,
     ParsedFile,
     file_row,
     hash_file,
     write_failure_reason,
 )
-from indexer.parsing import parse_file
-from indexer.store import IndexStore
-from indexer.store_layout import FileRecord
+from indexer.ingest.parsing import parse_file
+from indexer.storage.store import IndexStore
+from indexer.storage.store_layout import FileRecord
 
-log = logging.getLogger("indexer.pipeline")
+log = logging.getLogger("indexer.ingest.pipeline")
 
 GROUP_FILES = 32  # files written per group of commits (at most)
 # Vectors are written in one commit per interval, not per file: each LanceDB commit costs

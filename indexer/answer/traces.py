@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from indexer.answering import Answer
+from indexer.answer.answering import Answer
 from indexer.records import SearchHit
 
 

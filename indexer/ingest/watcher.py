@@ -46,9 +46,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from indexer.changes import Change, ChangeQueue
 from indexer.errors import UserInputError
-from indexer.file_filter import PathFilter
+from indexer.ingest.changes import Change, ChangeQueue
+from indexer.ingest.file_filter import PathFilter
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What the index looks like on disk: table schemas, row records and the rebuild/swap layout.
 
-Kept apart from `indexer.store` (the operations) so the shape of the data can be read in one
+Kept apart from `indexer.storage.store` (the operations) so the shape of the data can be read in one
 place; bump `SCHEMA_VERSION` whenever a schema here changes; `IndexStore.open` then reports
 `needs_rebuild` instead of reading rows it does not understand.
 """

@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
-from indexer.parsing.markup import add_html_blocks, html_blocks
-from indexer.parsing.sections import SectionBuilder, normalise_newlines
-from indexer.parsing.text import looks_binary
+from indexer.ingest.parsing.markup import add_html_blocks, html_blocks
+from indexer.ingest.parsing.sections import SectionBuilder, normalise_newlines
+from indexer.ingest.parsing.text import looks_binary
 from indexer.records import ParsedDocument
 
 _HEADERS = ("From", "To", "Cc", "Date", "Subject")

@@ -38,7 +38,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from indexer.changes import Change, ChangeQueue
 from indexer.events import (
     EventCallback,
     FileFailed,
@@ -48,12 +47,13 @@ from indexer.events import (
     IndexIdle,
     ProgressUpdated,
 )
-from indexer.file_filter import PathFilter
-from indexer.file_state import EmbedJob, IndexProgress, is_utf8_name
-from indexer.pipeline_files import GROUP_FILES, VECTOR_WRITE_INTERVAL_S, FileWriter
-from indexer.pipeline_vectors import RESULTS_WAITING, VectorStage, _Spilled
-from indexer.scanner import is_within
-from indexer.store import IndexStore
+from indexer.ingest.changes import Change, ChangeQueue
+from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.file_state import EmbedJob, IndexProgress, is_utf8_name
+from indexer.ingest.pipeline_files import GROUP_FILES, VECTOR_WRITE_INTERVAL_S, FileWriter
+from indexer.ingest.pipeline_vectors import RESULTS_WAITING, VectorStage, _Spilled
+from indexer.ingest.scanner import is_within
+from indexer.storage.store import IndexStore
 
 log = logging.getLogger(__name__)
 

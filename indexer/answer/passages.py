@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from indexer.citations import content_words, map_sentences
+from indexer.answer.citations import content_words, map_sentences
 from indexer.records import Anchor, SearchHit
 
 # Chunks of one section either overlap or touch (a paragraph break between sections of the

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.changes import Change
 from indexer.events import FileStage
-from indexer.file_filter import PathFilter
+from indexer.ingest.changes import Change
+from indexer.ingest.file_filter import PathFilter
 
 
 @dataclass(frozen=True, slots=True)

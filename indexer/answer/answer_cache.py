@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from indexer.answering import Answer
+from indexer.answer.answering import Answer
 
 
 @dataclass(frozen=True, slots=True)

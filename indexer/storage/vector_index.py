@@ -13,7 +13,7 @@ million chunks the vectors alone need 1.5 GB — the point at which an approxima
 measured recall becomes worth it.
 
 Consistency: `attach(store)` subscribes to the store first and then loads a snapshot, under the
-index lock; the store reports every later change (see `indexer.store.VectorSink`), and each change
+index lock; the store reports every later change (see `indexer.storage.store.VectorSink`), and each change
 is idempotent, so a change racing the snapshot is applied harmlessly twice. Thread-safe: the
 writer thread mutates, any thread searches; one lock serialises them (a search holds it for the
 length of one scan).
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer.search_filter import SearchFilter
+from indexer.storage.search_filter import SearchFilter
 
 if TYPE_CHECKING:
-    from indexer.store import IndexStore
+    from indexer.storage.store import IndexStore
 
 _MIN_CAPACITY = 1024  # rows of bookkeeping arrays (alive flags, path codes) to start with
 _BLOCK_ROWS = 8192  # rows per storage block of vectors (12.6 MB at 384-d)

@@ -54,10 +54,10 @@ from typing import Any
 import numpy as np
 
 from indexer.events import EventCallback, FileEmbedded, FileStage
-from indexer.file_state import EmbedJob, IndexProgress
-from indexer.store import IndexStore
+from indexer.ingest.file_state import EmbedJob, IndexProgress
+from indexer.storage.store import IndexStore
 
-log = logging.getLogger("indexer.pipeline")
+log = logging.getLogger("indexer.ingest.pipeline")
 
 #: Texts the embedder thread holds sorted by length to cut batches from (see module doc).
 POOL_TEXTS = 512

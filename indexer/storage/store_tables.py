@@ -48,10 +48,10 @@ from typing import Any, ParamSpec, TypeVar
 import lancedb
 
 from indexer.errors import StoreError
-from indexer.search_filter import sql_in
-from indexer.store_layout import MaintenancePolicy
+from indexer.storage.search_filter import sql_in
+from indexer.storage.store_layout import MaintenancePolicy
 
-log = logging.getLogger("indexer.store")
+log = logging.getLogger("indexer.storage.store")
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -21,7 +21,7 @@ seconds plus a spaCy model download (MODELS.md, PERFORMANCE.md). .odt, .rtf, .do
 Contract: `parse_file` returns a `ParsedDocument` with at least one non-blank section, or raises
 `ParseError` with a human reason and a hint — never another exception, so one bad file cannot
 stop a run. Heavy libraries are imported by the format modules on first use, which keeps
-`import indexer.parsing` cheap. Offsets: see `indexer.parsing.sections`.
+`import indexer.ingest.parsing` cheap. Offsets: see `indexer.ingest.parsing.sections`.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexer.errors import ParseError
-from indexer.parsing.text import CODE_EXTENSIONS, TABLE_EXTENSIONS, TEXT_EXTENSIONS
+from indexer.ingest.parsing.text import CODE_EXTENSIONS, TABLE_EXTENSIONS, TEXT_EXTENSIONS
 from indexer.records import ParsedDocument
 
 __all__ = ["SUPPORTED_EXTENSIONS", "is_supported", "parse_file"]
 
 log = logging.getLogger(__name__)
 
-# extension → (module under indexer.parsing, function, format label for messages)
+# extension → (module under indexer.ingest.parsing, function, format label for messages)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     **{ext: ("text", "parse_text", "text") for ext in TEXT_EXTENSIONS | CODE_EXTENSIONS},
     **{ext: ("text", "parse_table", ext[1:].upper()) for ext in TABLE_EXTENSIONS},

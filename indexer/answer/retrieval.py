@@ -24,10 +24,10 @@ import numpy as np
 
 from indexer.errors import CairnError, UserInputError
 from indexer.records import Anchor, SearchHit
-from indexer.search_filter import SearchFilter
-from indexer.store import IndexStore
-from indexer.store_layout import HIT_COLUMNS
-from indexer.vector_index import ExactVectorIndex
+from indexer.storage.search_filter import SearchFilter
+from indexer.storage.store import IndexStore
+from indexer.storage.store_layout import HIT_COLUMNS
+from indexer.storage.vector_index import ExactVectorIndex
 
 log = logging.getLogger(__name__)
 

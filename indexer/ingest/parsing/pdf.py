@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from indexer.errors import ParseError
-from indexer.parsing.sections import SectionBuilder
+from indexer.ingest.parsing.sections import SectionBuilder
 from indexer.records import ParsedDocument
 
 _PDFIUM_LOCK = threading.Lock()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.config import DEFAULT_EXCLUDES, Settings
-from indexer.search_filter import glob_to_regex as fnmatch_regex
+from indexer.storage.search_filter import glob_to_regex as fnmatch_regex
 
 _MIB = 1024 * 1024
 

@@ -3,7 +3,7 @@
 Threading: exactly one writer thread calls the write methods (`upsert_files`, `set_stage`,
 `remove_files`, `move_*`, `replace_chunks`, `set_vectors`, `maintain`); any thread may call the
 read methods. Reads go through a second connection whose handles move to the latest version
-after every commit of the writer (see `indexer.store_tables`), so a read that starts after a write
+after every commit of the writer (see `indexer.storage.store_tables`), so a read that starts after a write
 returns sees it, and readers never share a handle with the writer (a shared read handle proved safe
 under concurrent queries).
 
@@ -40,7 +40,7 @@ from lancedb.query import MatchQuery
 from indexer.errors import StoreError
 from indexer.events import FileStage
 from indexer.records import Chunk
-from indexer.search_filter import (
+from indexer.storage.search_filter import (
     dir_prefix,
     ext_of,
     fts_query_text,
@@ -48,7 +48,7 @@ from indexer.search_filter import (
     sql_in,
     sql_str,
 )
-from indexer.store_layout import (
+from indexer.storage.store_layout import (
     CHUNK_COLUMNS,
     REBUILD_MARKER,
     SCHEMA_VERSION,
@@ -65,7 +65,7 @@ from indexer.store_layout import (
     recover_interrupted_swap,
     vector_matrix,
 )
-from indexer.store_tables import TableSet, read_op, storage_op
+from indexer.storage.store_tables import TableSet, read_op, storage_op
 
 
 class IndexStore:

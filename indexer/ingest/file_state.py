@@ -15,7 +15,7 @@ from pathlib import Path
 
 from indexer.events import FileStage
 from indexer.records import Chunk
-from indexer.store_layout import FileRecord
+from indexer.storage.store_layout import FileRecord
 
 HASH_BLOCK = 1 << 20
 

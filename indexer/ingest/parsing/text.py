@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from indexer.errors import ParseError
-from indexer.parsing.sections import (
+from indexer.ingest.parsing.sections import (
     LineIndex,
     SectionBuilder,
     line_sections,

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from indexer.errors import ParseError
-from indexer.parsing.sections import SectionBuilder
-from indexer.parsing.text import ROWS_PER_SECTION, render_row
-from indexer.parsing.zipguard import open_checked_zip
+from indexer.ingest.parsing.sections import SectionBuilder
+from indexer.ingest.parsing.text import ROWS_PER_SECTION, render_row
+from indexer.ingest.parsing.zipguard import open_checked_zip
 from indexer.records import ParsedDocument
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)

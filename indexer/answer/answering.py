@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from indexer.citations import (
+from indexer.answer.citations import (
     NOT_FOUND_TEXT,
     SentenceVerdict,
     attribute_citations,
@@ -35,7 +35,7 @@ from indexer.citations import (
     repoint_citations,
     restates_question,
 )
-from indexer.passages import format_passages, redact_instructions, select_passages
+from indexer.answer.passages import format_passages, redact_instructions, select_passages
 from indexer.records import Anchor, SearchHit
 
 MARKER_TEXT_RE = re.compile(r"\[\d{1,3}\]")  # old markers would point at other passages

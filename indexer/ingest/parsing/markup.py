@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexer.parsing.sections import (
+from indexer.ingest.parsing.sections import (
     LineIndex,
     SectionBuilder,
     line_sections,
     normalise_newlines,
 )
-from indexer.parsing.text import decode_bytes, read_text
+from indexer.ingest.parsing.text import decode_bytes, read_text
 from indexer.records import ParsedDocument, Section, SectionKind
 
 if TYPE_CHECKING:
