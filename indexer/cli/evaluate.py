@@ -1,8 +1,8 @@
-"""`cairn eval …`: measure retrieval and answer quality on the user's own documents.
+"""`cairn eval run|add`: measure retrieval and answer quality on the user's own documents.
 
-Kept apart from `cli.py` (size) but registered on the same typer app. Runs go through the same
-`KnowledgeBase` as everything else; `--compare` runs several configurations in one process, one
-after the other on the same index, so ratios are comparable on a noisy machine.
+Runs go through the same `KnowledgeBase` as everything else; what `--compare` varies, the
+question sets, the runner and the reports live in `indexer.evaluation` (this module only reads
+the command line and prints).
 """
 
 from __future__ import annotations
@@ -10,81 +10,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from indexer.cli.common import console, err, get_settings, make_kb, run
 from indexer.errors import UserInputError
+from indexer.evaluation.configs import RunConfig, default_questions, parse_compare
 
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-GOLDEN_FILE = "golden_questions.jsonl"
-
-
-def _default_questions(settings: Any) -> Path:
-    return settings.home / GOLDEN_FILE
-
-
-# Settings a comparison cannot vary: what is indexed (one index cannot hold two of them, and
-# flipping one mid-comparison would rebuild the user's index) and the network permission.
-_FIXED_KEYS = frozenset({"home", "folders", "include_globs", "exclude_globs", "max_file_mb",
-                         "follow_symlinks", "allow_network"})
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One `--compare` entry: a retrieval mode or chat model, and setting overrides.
-
-    "hybrid fusion_k=5 bm25_weight=2" is hybrid search with those fusion settings;
-    "context_passages=6" is the default model given six passages.
-    """
-
-    label: str = ""
-    target: str | None = None
-    overrides: dict[str, str] = field(default_factory=dict)
-
-
-def parse_compare(spec: str | None) -> list[RunConfig]:
-    """Comma-separated configurations; within one, `key=value` tokens override settings."""
-    from indexer.config import REINDEX_KEYS, Settings
-
-    if not spec:
-        return [RunConfig()]
-    configs: list[RunConfig] = []
-    for item in spec.split(","):
-        tokens = item.split()
-        if not tokens:
-            raise UserInputError("An empty configuration in --compare.",
-                                 hint='Example: --compare "hybrid,hybrid fusion_k=5"')
-        target: str | None = None
-        overrides: dict[str, str] = {}
-        for token in tokens:
-            key, eq, value = token.partition("=")
-            if not eq:
-                if target is not None:
-                    raise UserInputError(f"Two modes or models in one configuration: {item!r}.",
-                                         hint="Separate configurations with commas.")
-                target = token
-            elif key in REINDEX_KEYS or key in _FIXED_KEYS:
-                raise UserInputError(
-                    f"{key} changes the index itself or what Cairn may do; one index cannot "
-                    "compare its values.",
-                    hint="Index into two Cairn homes and run `cairn eval run` in each "
-                         "(CAIRN_HOME=/tmp/a cairn eval run ... --folder DOCS).")
-            elif key not in Settings.model_fields:
-                raise UserInputError(
-                    f"Unknown setting {key!r} in --compare.",
-                    hint="Setting names are the settings.json keys (README, Configuration).")
-            else:
-                overrides[key] = value
-        configs.append(RunConfig(" ".join(tokens), target, overrides))
-    return configs
 
 
 @eval_app.command("run")
@@ -106,14 +42,13 @@ def eval_run(
     k: int = typer.Option(10, "--top-k", min=1, max=50),
 ) -> None:
     """Run a question set and write a Markdown + JSON report (failures first)."""
-    from indexer.cli import _kb, _run, _settings
     from indexer.evaluation.dataset import load_questions
     from indexer.evaluation.report import render_comparison, render_markdown
     from indexer.evaluation.runner import run_answers, run_retrieval
 
     def go() -> None:
-        settings = _settings()
-        qpath = questions or _default_questions(settings)
+        settings = get_settings()
+        qpath = questions or default_questions(settings)
         if not qpath.exists():
             raise UserInputError(f"No question set at {qpath}.",
                                  hint="Pass a JSONL file or save questions: `cairn eval add`.")
@@ -121,13 +56,13 @@ def eval_run(
         configs = parse_compare(compare)
         runs = []
         if folder is not None or not retrieval_only:
-            with _kb(settings) as kb:  # index once, before any timed run
+            with make_kb(settings) as kb:  # index once, before any timed run
                 if folder is not None:
                     kb.add_folder(folder)
                 kb.index()
         for cfg in configs:
             run_settings = _config_settings(cfg, retrieval_only)
-            with _kb(run_settings) as kb:
+            with make_kb(run_settings) as kb:
                 kb.index()
                 t0 = time.perf_counter()
                 if retrieval_only:
@@ -164,20 +99,18 @@ def eval_run(
             })))
         console.print(f"report: {escape(str(target / 'report.md'))}")
 
-    _run(go)
+    run(go)
 
 
 def _config_settings(cfg: RunConfig, retrieval_only: bool) -> Any:
     """The settings one configuration runs with; a bad value is the user's input error."""
     from pydantic import ValidationError
 
-    from indexer.cli import _settings
-
     overrides: dict[str, Any] = dict(cfg.overrides)
     if cfg.target and not retrieval_only:
         overrides["chat_model"] = cfg.target
     try:
-        return _settings(**overrides)
+        return get_settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise UserInputError(
@@ -194,12 +127,11 @@ def eval_add(
     file: Path | None = typer.Option(None, "--file", help="Question set to append to."),
 ) -> None:
     """Save a golden question to rerun after re-indexing or a settings change."""
-    from indexer.cli import _run, _settings
     from indexer.evaluation.dataset import EvalQuestion, load_questions, save_question
 
     def go() -> None:
-        settings = _settings()
-        path = file or _default_questions(settings)
+        settings = get_settings()
+        path = file or default_questions(settings)
         existing = load_questions(path) if path.exists() else []
         numbers = [int(q.id[7:]) for q in existing if re.fullmatch(r"golden-\d+", q.id)]
         qid = f"golden-{max(numbers, default=0) + 1:03d}"  # ids in use, not the count
@@ -209,4 +141,4 @@ def eval_add(
         save_question(path, q)
         console.print(f"saved {qid} to {escape(str(path))}")
 
-    _run(go)
+    run(go)
