@@ -467,7 +467,7 @@ class Controller(QObject):
             self.error_reported.emit("Preparing the chat model", exc)
 
         self.warming_up = True
-        self.answer_executor.submit(Op("warm up", lambda report: kb.hub.generator(), finished,
+        self.answer_executor.submit(Op("warm up", lambda report: kb.warm_up(), finished,
                                        failed))
         self.models_changed.emit()
         return True

@@ -398,6 +398,10 @@ class KnowledgeBase:
             context_size=lambda: s.n_ctx,
         )
 
+    def warm_up(self) -> None:
+        """Prepare and load the chat model now (seconds), so the first answer does not wait."""
+        self.hub.generator()
+
     def stream(
         self,
         question: str,
