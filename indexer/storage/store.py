@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, BTree
 from lancedb.query import MatchQuery
 
 from indexer.errors import StoreError
@@ -51,12 +50,10 @@ from indexer.storage.search_filter import (
 from indexer.storage.store_layout import (
     CHUNK_COLUMNS,
     REBUILD_MARKER,
-    SCHEMA_VERSION,
     FileRecord,
     MaintenancePolicy,
     VectorSink,
     chunk_rows,
-    chunks_schema,
     embed_text,
     file_record,
     files_schema,
@@ -65,7 +62,14 @@ from indexer.storage.store_layout import (
     recover_interrupted_swap,
     vector_matrix,
 )
-from indexer.storage.store_tables import TableSet, read_op, storage_op
+from indexer.storage.store_tables import (
+    TableSet,
+    create_tables,
+    meta_mismatch,
+    read_meta,
+    read_op,
+    storage_op,
+)
 
 
 class IndexStore:
@@ -102,9 +106,12 @@ class IndexStore:
         self._t = TableSet(index_dir)
         self._db = self._t.db
         if "meta" not in self._t.names():  # fresh (or creation crashed before meta: start over)
-            self._create_tables()
+            create_tables(self._db, embed_model_id, dim)
         else:
-            self._check_meta()
+            reason = meta_mismatch(self.meta(), embed_model_id, dim)
+            if reason:
+                self.needs_rebuild = True
+                self.rebuild_reason = reason
         self._t.open_handles()
 
     # ----------------------------------------------------------------- lifecycle
@@ -180,44 +187,9 @@ class IndexStore:
         if sink in self._sinks:
             self._sinks.remove(sink)
 
-    def _create_tables(self) -> None:
-        for name in ("files", "chunks", "meta"):
-            if name in set(self._db.list_tables().tables):
-                self._db.drop_table(name)
-        files = self._db.create_table("files", schema=files_schema())
-        files.create_index("path", config=BTree(), replace=True)
-        chunks = self._db.create_table("chunks", schema=chunks_schema(self.dim))
-        chunks.create_index("text", config=FTS(), replace=True)
-        for column in ("path", "id", "text_hash"):  # deletes, merges and reuse lookups
-            chunks.create_index(column, config=BTree(), replace=True)
-        meta = {
-            "schema_version": str(SCHEMA_VERSION),
-            "embed_model_id": self.embed_model_id,
-            "embed_dim": str(self.dim),
-            "created_at": str(time.time()),
-        }
-        # Created last: its presence means the other tables are complete.
-        self._db.create_table(
-            "meta", data=pa.table({"key": list(meta), "value": list(meta.values())})
-        )
-
-    def _check_meta(self) -> None:
-        meta = self.meta()
-        want = {
-            "schema_version": str(SCHEMA_VERSION),
-            "embed_model_id": self.embed_model_id,
-            "embed_dim": str(self.dim),
-        }
-        diffs = [f"{k} {meta.get(k)!r} -> {v!r}" for k, v in want.items() if meta.get(k) != v]
-        if diffs:
-            self.needs_rebuild = True
-            self.rebuild_reason = "index was built differently: " + "; ".join(diffs)
-
     def meta(self) -> dict[str, str]:
         """The `meta` table as a dict (schema_version, embed_model_id, embed_dim, created_at)."""
-        table = self._db.open_table("meta")
-        rows = table.to_arrow().to_pylist()
-        return {r["key"]: r["value"] for r in rows}
+        return read_meta(self._db)
 
     def _check_writable(self) -> None:
         if self.needs_rebuild:

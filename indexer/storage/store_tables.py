@@ -27,7 +27,8 @@ chunks (backlog mode of bench/bench_scale.py; 4 arenas: 569 MB) at no measurable
 `malloc_trim(0)` after each compaction instead did nothing (746 MB). An explicit
 `MALLOC_ARENA_MAX` in the environment is left alone.
 
-Also here: the translation of LanceDB/IO failures into `StoreError`, shared by all store calls,
+Also here: creating the tables and checking the `meta` table (`create_tables`, `meta_mismatch`),
+the translation of LanceDB/IO failures into `StoreError`, shared by all store calls,
 compaction scheduling (`maintain`, `compact_while_busy`), and `ChunkPaths`.
 """
 
@@ -46,10 +47,17 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import lancedb
+import pyarrow as pa
+from lancedb.index import FTS, BTree
 
 from indexer.errors import StoreError
 from indexer.storage.search_filter import sql_in
-from indexer.storage.store_layout import MaintenancePolicy
+from indexer.storage.store_layout import (
+    SCHEMA_VERSION,
+    MaintenancePolicy,
+    chunks_schema,
+    files_schema,
+)
 
 log = logging.getLogger("indexer.storage.store")
 P = ParamSpec("P")
@@ -62,6 +70,44 @@ STALE_AFTER_S = 1.0  # readers re-check the table version at least this often
 TABLES = ("meta", "files", "chunks")
 MALLOC_ARENAS = 2  # glibc malloc arenas for the whole process (see module doc)
 _M_ARENA_MAX = -8  # mallopt() parameter number in glibc's malloc.h
+
+
+def create_tables(db: Any, embed_model_id: str, dim: int) -> None:
+    """Create the `files`, `chunks` and `meta` tables (dropping leftovers of a crashed start)."""
+    for name in ("files", "chunks", "meta"):
+        if name in set(db.list_tables().tables):
+            db.drop_table(name)
+    files = db.create_table("files", schema=files_schema())
+    files.create_index("path", config=BTree(), replace=True)
+    chunks = db.create_table("chunks", schema=chunks_schema(dim))
+    chunks.create_index("text", config=FTS(), replace=True)
+    for column in ("path", "id", "text_hash"):  # deletes, merges and reuse lookups
+        chunks.create_index(column, config=BTree(), replace=True)
+    meta = {
+        "schema_version": str(SCHEMA_VERSION),
+        "embed_model_id": embed_model_id,
+        "embed_dim": str(dim),
+        "created_at": str(time.time()),
+    }
+    # Created last: its presence means the other tables are complete.
+    db.create_table("meta", data=pa.table({"key": list(meta), "value": list(meta.values())}))
+
+
+def read_meta(db: Any) -> dict[str, str]:
+    """The `meta` table as a dict (schema_version, embed_model_id, embed_dim, created_at)."""
+    rows = db.open_table("meta").to_arrow().to_pylist()
+    return {r["key"]: r["value"] for r in rows}
+
+
+def meta_mismatch(meta: dict[str, str], embed_model_id: str, dim: int) -> str | None:
+    """Why an index with this `meta` must be rebuilt for this model, or None if it fits."""
+    want = {
+        "schema_version": str(SCHEMA_VERSION),
+        "embed_model_id": embed_model_id,
+        "embed_dim": str(dim),
+    }
+    diffs = [f"{k} {meta.get(k)!r} -> {v!r}" for k, v in want.items() if meta.get(k) != v]
+    return "index was built differently: " + "; ".join(diffs) if diffs else None
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
