@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -24,7 +24,7 @@ from indexer.answer.answer_cache import AnswerCache
 from indexer.answer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
 from indexer.answer.retrieval import Retriever
 from indexer.answer.traces import TraceStore, hit_to_dict
-from indexer.config import Settings, save_settings
+from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
 from indexer.ingest.changes import Change
@@ -76,6 +76,37 @@ class IndexStatus:
     models: dict[str, dict[str, str]] = field(default_factory=dict)
     embedder_error: str | None = None
     watching: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """What changing `keys` needs: nothing, a rescan, a reopen, a re-chunk (see `reconfigure`).
+
+    - live keys (`LIVE_KEYS`) are read on every use: set in place; of those, `RESCAN_KEYS`
+      change which files are indexed: a scan applies them;
+    - any other key (models, threads, context size, chunking, embedder) reopens the knowledge
+      base with a new `ModelHub`; a new embedder rebuilds the index by itself on open, and
+      `CHUNK_KEYS` re-queue every file so it is split again.
+    """
+
+    keys: frozenset[str]
+
+    @classmethod
+    def between(cls, old: Settings, new: Settings) -> SettingsChange:
+        return cls(frozenset(k for k in Settings.model_fields
+                             if getattr(old, k) != getattr(new, k)))
+
+    @property
+    def reopen(self) -> bool:
+        return bool(self.keys) and not self.keys <= LIVE_KEYS
+
+    @property
+    def rescan(self) -> bool:
+        return bool(self.keys & RESCAN_KEYS)
+
+    @property
+    def rechunk(self) -> bool:
+        return bool(self.keys & CHUNK_KEYS)
 
 
 def _dir_size(path: Path) -> int:
@@ -196,6 +227,53 @@ class KnowledgeBase:
             self.open()
         assert self.store and self.pipeline and self.retriever
         return self.store, self.pipeline, self.retriever
+
+    def reconfigure(
+        self,
+        new_settings: Settings,
+        keys: Iterable[str] | None = None,
+        before_reopen: Callable[[], None] | None = None,
+    ) -> KnowledgeBase:
+        """Persist and apply new settings; return the knowledge base to use from now on.
+
+        `keys`: the settings that changed (default: those that differ from the current ones);
+        only they are written to the settings file. What they need is `SettingsChange`'s
+        decision: live keys are set on this instance (and a rescan runs if they change which
+        files are indexed) and this instance is returned; any other key closes this instance
+        and returns a fresh, open one over the same home (scanning and watching its folders;
+        every file re-queued when chunking changed). `before_reopen` runs just before this
+        instance closes (the GUI drains its reads there). Call from the thread that owns the
+        knowledge base's lifecycle (the GUI's index thread).
+        """
+        change = (SettingsChange(frozenset(keys)) if keys is not None
+                  else SettingsChange.between(self.settings, new_settings))
+        if not change.keys:
+            return self
+        save_settings(new_settings, keys=set(change.keys))
+        if not change.reopen:
+            for key in change.keys:
+                setattr(self.settings, key, getattr(new_settings, key))
+            if change.rescan:
+                self.scan()
+            return self
+        if before_reopen is not None:
+            before_reopen()
+        self.close()
+        fresh = KnowledgeBase(new_settings, build_hub(new_settings), self._on_event)
+        try:
+            fresh.open()
+            if fresh.folders():
+                fresh.scan()
+                if change.rechunk:
+                    # Unchanged files are skipped by content hash: re-queue every file so it is
+                    # split again (chunks whose text did not change keep their vectors).
+                    for record in fresh.files():
+                        fresh.retry(record.path)
+                fresh.start_watching()
+        except BaseException:
+            fresh.close()
+            raise
+        return fresh
 
     # ------------------------------------------------------------------ folders
     def folders(self) -> list[Path]:
