@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import filelock
 
@@ -39,6 +39,10 @@ from indexer.storage.store_layout import FileRecord
 from indexer.storage.vector_index import ExactVectorIndex
 from models.errors import ModelError
 from models.hub import ModelHub
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
+    from models.generator import Generator as ChatModel
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,8 @@ class KnowledgeBase:
         self.watcher: FolderWatcher | None = None
         self.traces = TraceStore(settings.paths.traces_dir)
         self._answer_cache: AnswerCache | None = None
+        self._answerer_built: tuple[tuple[object, ...], Answerer] | None = None
+        self._answerer_lock = threading.Lock()
         self._open_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -183,7 +189,7 @@ class KnowledgeBase:
                 raise
         return self
 
-    def _rebuild(self, embedder: Any) -> IndexStore:
+    def _rebuild(self, embedder: Embedder) -> IndexStore:
         """The embedding model (or schema) changed: start a fresh index, never mixing vectors.
 
         The new index is built in a sibling folder and swapped in by renames (crash-safe, see
@@ -216,7 +222,7 @@ class KnowledgeBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _embedder(self) -> Any:
+    def _embedder(self) -> Embedder:
         try:
             return self.hub.embedder()
         except ModelError as exc:
@@ -446,6 +452,17 @@ class KnowledgeBase:
         )
 
     def _answerer(self) -> Answerer:
+        """The answerer for the current settings: built once per change of the settings it
+        copies (they may be changed in place, by `reconfigure` or directly), not per question."""
+        s = self.settings
+        key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
+               s.max_answer_tokens, s.temperature)
+        with self._answerer_lock:
+            if self._answerer_built is None or self._answerer_built[0] != key:
+                self._answerer_built = (key, self._build_answerer())
+            return self._answerer_built[1]
+
+    def _build_answerer(self) -> Answerer:
         embedder = self._embedder()
         s = self.settings
 
@@ -455,7 +472,7 @@ class KnowledgeBase:
             vecs = embedder.embed([sentence, *passages])
             return [float(np.dot(vecs[0], v)) for v in vecs[1:]]
 
-        def generator() -> Any:
+        def generator() -> ChatModel:
             try:
                 return self.hub.generator()
             except ModelError as exc:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from indexer.answer.citations import (
     NOT_FOUND_TEXT,
@@ -37,6 +37,9 @@ from indexer.answer.citations import (
 )
 from indexer.answer.passages import format_passages, redact_instructions, select_passages
 from indexer.records import Anchor, SearchHit
+
+if TYPE_CHECKING:
+    from models.generator import Generator as ChatModel
 
 MARKER_TEXT_RE = re.compile(r"\[\d{1,3}\]")  # old markers would point at other passages
 
@@ -242,7 +245,7 @@ class Answerer:
     def __init__(
         self,
         search: Callable[[str, int], list[SearchHit]],
-        generator: Callable[[], object],
+        generator: Callable[[], ChatModel],
         *,
         top_k: int,
         context_passages: int,
@@ -327,7 +330,7 @@ class Answerer:
 
     def _generate(
         self,
-        generator: object,
+        generator: ChatModel,
         messages: list[dict[str, str]],
         stats: dict[str, float | int | str | None],
         cancel: threading.Event | None,
@@ -336,7 +339,7 @@ class Answerer:
         pieces: list[str] = []
         t_gen = time.perf_counter()
         first_token_at: float | None = None
-        for piece in generator.stream(  # type: ignore[attr-defined]
+        for piece in generator.stream(
             messages,
             max_tokens=self.max_answer_tokens,
             temperature=self.temperature,
