@@ -33,8 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import indexer.pipeline_vectors as pv
-from indexer.answering import Answer, AnswerToken
+import indexer.ingest.pipeline_vectors as pv
+from indexer.answer.answering import Answer, AnswerToken
 from indexer.config import load_settings
 from indexer.service import KnowledgeBase, build_hub
 

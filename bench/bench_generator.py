@@ -10,7 +10,7 @@ re-assembling 1.1 GB), builds `LlamaCppGenerator` and streams two answers, in on
      passages, so only the common prefix (system prompt + the start of the user message) can be
      reused from the KV cache.
 
-Each prompt is `indexer.answering.build_messages(question, passages)` with `--passages` (5)
+Each prompt is `indexer.answer.answering.build_messages(question, passages)` with `--passages` (5)
 passages of ~`--passage-tokens` (200) chat-model tokens, cut from the pydoc corpus text. Reported
 per call from `last_stats`: prompt_tokens, cached_prompt_tokens, prefill seconds and tokens/s
 (evaluated tokens only), time to first token, completion tokens and decode tokens/s; per model the
@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.answering import build_messages
+from indexer.answer.answering import build_messages
 from indexer.records import Anchor, SearchHit
 from models.generator import LlamaCppGenerator, gpu_offload_supported, physical_cores
 from models.provisioning import resolve_chat_model

@@ -51,12 +51,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from indexer.answer.retrieval import Retriever
 from indexer.events import FileStage
 from indexer.records import Chunk, text_hash
-from indexer.retrieval import Retriever
-from indexer.store import FileRecord, IndexStore
-from indexer.store_layout import MaintenancePolicy, chunks_schema, vector_matrix
-from indexer.vector_index import ExactVectorIndex
+from indexer.storage.store import FileRecord, IndexStore
+from indexer.storage.store_layout import MaintenancePolicy, chunks_schema, vector_matrix
+from indexer.storage.vector_index import ExactVectorIndex
 
 DIM = 384
 CHUNKS_PER_FILE = 20

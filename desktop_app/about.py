@@ -43,7 +43,7 @@ def versions() -> dict[str, str]:
 
 
 def about_html() -> str:
-    from models.catalog import CATALOG
+    from indexer.runtime import CATALOG
 
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"

@@ -42,34 +42,11 @@ from indexer.events import (
 from indexer.paths import default_home
 
 if TYPE_CHECKING:
-    from indexer.answering import Turn
+    from indexer.answer.answering import Turn
     from indexer.config import Settings
     from indexer.service import IndexStatus, KnowledgeBase
 
 log = logging.getLogger(__name__)
-
-# Settings a running knowledge base reads on every use: changed in place, no reopen needed.
-LIVE_KEYS: frozenset[str] = frozenset(
-    {
-        "top_k",
-        "context_passages",
-        "min_relevance",
-        "max_answer_tokens",
-        "temperature",
-        "include_globs",
-        "exclude_globs",
-        "max_file_mb",
-        "follow_symlinks",
-    }
-)
-# Of those, the ones that change which files are indexed: a rescan applies them.
-RESCAN_KEYS: frozenset[str] = frozenset(
-    {"include_globs", "exclude_globs", "max_file_mb", "follow_symlinks"}
-)
-
-# Of the REINDEX_KEYS, the ones an index does not detect by itself (the embedder is recorded in
-# the store, so a new one triggers the core's own rebuild on open).
-CHUNK_KEYS: frozenset[str] = frozenset({"chunk_tokens", "chunk_overlap_tokens"})
 
 # While the core opens, the index thread runs imports (lancedb, pydantic schemas, fastembed) for
 # seconds in pure-Python stretches. A GUI callback that wants the GIL then waits a whole switch
@@ -467,7 +444,7 @@ class Controller(QObject):
             self.error_reported.emit("Preparing the chat model", exc)
 
         self.warming_up = True
-        self.answer_executor.submit(Op("warm up", lambda report: kb.hub.generator(), finished,
+        self.answer_executor.submit(Op("warm up", lambda report: kb.warm_up(), finished,
                                        failed))
         self.models_changed.emit()
         return True
@@ -502,47 +479,28 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ settings
     def apply_settings(self, changes: dict[str, Any]) -> bool:
-        """Persist changed settings and apply them; reopens the core when a model or chunking
-        setting changed (a chunking/embedder change rebuilds the index in the background)."""
+        """Persist changed settings and apply them on the index thread: the core decides what
+        they need (`KnowledgeBase.reconfigure`: in place, a rescan, a reopen, a re-chunk)."""
         if not changes or self.kb is None or self.closing:
             return False
         if self.answering:  # never swap the knowledge base under a running answer
             self.stop_answer()
             self._deferred.append(lambda: self.apply_settings(changes))
             return True
-        kb, bridge, pool = self.kb, self.bridge, self.pool
-        live = set(changes) <= LIVE_KEYS
+        kb, pool = self.kb, self.pool
+        from indexer.service import SettingsChange  # loaded by now: the knowledge base is open
+
+        live = not SettingsChange(frozenset(changes)).reopen
         if not live:
             self.kb = None  # no new reads against the old instance
 
         def run(report: Callable[[Any], None]) -> Any:
-            from indexer.config import save_settings
-
             new = kb.settings.model_copy(deep=True)
             for key, value in changes.items():
                 setattr(new, key, value)  # validated (validate_assignment)
-            save_settings(new, keys=set(changes))
-            if live:
-                for key, value in changes.items():
-                    setattr(kb.settings, key, value)
-                if set(changes) & RESCAN_KEYS:
-                    kb.scan()
-                return kb
-            from indexer.service import KnowledgeBase, build_hub
-
-            pool.wait_idle()
-            kb.close()
-            fresh = KnowledgeBase(new, build_hub(new), on_event=bridge)
-            self._owned_kb = fresh
-            fresh.open()
-            if fresh.folders():
-                fresh.scan()
-                if set(changes) & CHUNK_KEYS:
-                    # Unchanged files are skipped by content hash: re-queue every file so it is
-                    # split again (chunks whose text did not change keep their vectors).
-                    for record in fresh.files():
-                        fresh.retry(record.path)
-                fresh.start_watching()
+            fresh = kb.reconfigure(new, keys=changes, before_reopen=pool.wait_idle)
+            if fresh is not kb:
+                self._owned_kb = fresh
             return fresh
 
         def done(new_kb: KnowledgeBase) -> None:

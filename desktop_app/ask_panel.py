@@ -27,7 +27,7 @@ from desktop_app.bridge import Throttle
 from desktop_app.history import Conversation, ConversationStore, Source, TurnRecord
 from desktop_app.rendering import answer_html, plain_answer, streaming_html
 from desktop_app.theme import colors_for
-from indexer.answering import Answer, AnswerStage, AnswerToken
+from indexer.answer.answering import Answer, AnswerStage, AnswerToken
 
 if TYPE_CHECKING:
     from desktop_app.app import Controller

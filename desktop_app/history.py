@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.answering import Answer, Turn
+from indexer.answer.answering import Answer, Turn
 from indexer.records import Anchor
 
 log = logging.getLogger(__name__)

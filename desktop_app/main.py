@@ -80,7 +80,7 @@ def _install_excepthook(window: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
-    from models.offline import install_egress_guard, set_offline_env
+    from indexer.runtime import install_egress_guard, set_offline_env
 
     set_offline_env()
     install_egress_guard()

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 )
 
 from indexer.config import REINDEX_KEYS, Settings
-from indexer.privacy_audit import GUARD_COVERS, GUARD_DOES_NOT_COVER
+from indexer.runtime import GUARD_COVERS, GUARD_DOES_NOT_COVER
 
 if TYPE_CHECKING:
-    from models.offline import GuardStatus
+    from indexer.runtime import GuardStatus
 
 RELOAD_KEYS = frozenset({"chat_model", "n_threads", "n_gpu_layers", "n_ctx"})
 
@@ -113,7 +113,7 @@ class SettingsDialog(QDialog):
         self.privacy.setTextFormat(Qt.TextFormat.RichText)
         self.privacy.setAlignment(Qt.AlignmentFlag.AlignTop)
         if guard is None:
-            from models.offline import guard_status
+            from indexer.runtime import guard_status
 
             guard = guard_status()
         self.privacy.setText(privacy_html(guard, settings.home))
@@ -158,7 +158,7 @@ class SettingsDialog(QDialog):
     def _models_tab(self, s: Settings) -> QWidget:
         page = QWidget(self)
         form = QFormLayout(page)
-        from models.catalog import specs_for
+        from indexer.runtime import specs_for
 
         self.model_combo = QComboBox(self)
         self.model_combo.setObjectName("chatModelCombo")

@@ -93,7 +93,7 @@ class CairnStatusBar(QStatusBar):
 
     @Slot()
     def refresh_offline(self) -> None:
-        from models.offline import guard_status
+        from indexer.runtime import guard_status
 
         g = guard_status()
         if g.installed:

@@ -66,8 +66,7 @@ def describe_models(settings: Settings, preparing: bool = False) -> list[ModelLi
 
     `preparing`: the chat model is being assembled/loaded right now (`Controller.warm_up`).
     """
-    from models.catalog import CATALOG
-    from models.provisioning import model_status
+    from indexer.runtime import CATALOG, model_status
 
     lines: list[ModelLine] = []
     wanted = [

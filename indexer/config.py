@@ -58,6 +58,29 @@ REINDEX_KEYS: frozenset[str] = frozenset(
     {"chunk_tokens", "chunk_overlap_tokens", "embedder_model", "embedder_backend"}
 )
 
+# What a change needs (`KnowledgeBase.reconfigure` decides with these):
+# settings a running knowledge base reads on every use: changed in place, no reopen needed;
+LIVE_KEYS: frozenset[str] = frozenset(
+    {
+        "top_k",
+        "context_passages",
+        "min_relevance",
+        "max_answer_tokens",
+        "temperature",
+        "include_globs",
+        "exclude_globs",
+        "max_file_mb",
+        "follow_symlinks",
+    }
+)
+# of those, the ones that change which files are indexed: a rescan applies them;
+RESCAN_KEYS: frozenset[str] = frozenset(
+    {"include_globs", "exclude_globs", "max_file_mb", "follow_symlinks"}
+)
+# of the REINDEX_KEYS, the ones an index does not detect by itself (the embedder is recorded in
+# the store, so a new one triggers the store's own rebuild on open): every file is split again.
+CHUNK_KEYS: frozenset[str] = frozenset({"chunk_tokens", "chunk_overlap_tokens"})
+
 
 class Settings(BaseSettings):
     """All user-tunable knobs. Field descriptions double as help text in the CLI and GUI."""

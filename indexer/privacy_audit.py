@@ -29,13 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.egress_audit import AuditReport, parse_trace_dir, trace_command
-from models.offline import GUARD_COVERS, GUARD_DOES_NOT_COVER, NATIVE_OFF_ENV, OFFLINE_ENV
+from models.egress_audit import AuditReport, StraceMissing, parse_trace_dir, trace_command
+from models.offline import NATIVE_OFF_ENV, OFFLINE_ENV
 
 __all__ = [
-    "GUARD_COVERS",  # re-exported: the GUI shows them and reaches models only through the core
-    "GUARD_DOES_NOT_COVER",
     "AuditOutcome",
+    "StraceMissing",
     "audit",
     "audit_env",
     "child_main",

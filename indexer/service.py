@@ -13,32 +13,36 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import filelock
 
-from indexer.answer_cache import AnswerCache
-from indexer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
-from indexer.changes import Change
-from indexer.config import Settings, save_settings
+from indexer.answer.answer_cache import AnswerCache
+from indexer.answer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
+from indexer.answer.retrieval import Retriever
+from indexer.answer.traces import TraceStore, hit_to_dict
+from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
-from indexer.file_filter import PathFilter
-from indexer.parsing import is_supported
-from indexer.pipeline import IndexingPipeline
+from indexer.ingest.changes import Change
+from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.parsing import is_supported
+from indexer.ingest.pipeline import IndexingPipeline
+from indexer.ingest.scanner import KnownFile, is_within, reconcile
+from indexer.ingest.watcher import FolderWatcher
 from indexer.records import SearchHit
-from indexer.retrieval import Retriever
-from indexer.scanner import KnownFile, is_within, reconcile
-from indexer.store import IndexStore
-from indexer.store_layout import FileRecord
-from indexer.traces import TraceStore, hit_to_dict
-from indexer.vector_index import ExactVectorIndex
-from indexer.watcher import FolderWatcher
+from indexer.storage.store import IndexStore
+from indexer.storage.store_layout import FileRecord
+from indexer.storage.vector_index import ExactVectorIndex
 from models.errors import ModelError
 from models.hub import ModelHub
+
+if TYPE_CHECKING:
+    from models.embedder import Embedder
+    from models.generator import Generator as ChatModel
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,37 @@ class IndexStatus:
     watching: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """What changing `keys` needs: nothing, a rescan, a reopen, a re-chunk (see `reconfigure`).
+
+    - live keys (`LIVE_KEYS`) are read on every use: set in place; of those, `RESCAN_KEYS`
+      change which files are indexed: a scan applies them;
+    - any other key (models, threads, context size, chunking, embedder) reopens the knowledge
+      base with a new `ModelHub`; a new embedder rebuilds the index by itself on open, and
+      `CHUNK_KEYS` re-queue every file so it is split again.
+    """
+
+    keys: frozenset[str]
+
+    @classmethod
+    def between(cls, old: Settings, new: Settings) -> SettingsChange:
+        return cls(frozenset(k for k in Settings.model_fields
+                             if getattr(old, k) != getattr(new, k)))
+
+    @property
+    def reopen(self) -> bool:
+        return bool(self.keys) and not self.keys <= LIVE_KEYS
+
+    @property
+    def rescan(self) -> bool:
+        return bool(self.keys & RESCAN_KEYS)
+
+    @property
+    def rechunk(self) -> bool:
+        return bool(self.keys & CHUNK_KEYS)
+
+
 def _dir_size(path: Path) -> int:
     total = 0
     for p in path.rglob("*"):
@@ -106,6 +141,8 @@ class KnowledgeBase:
         self.watcher: FolderWatcher | None = None
         self.traces = TraceStore(settings.paths.traces_dir)
         self._answer_cache: AnswerCache | None = None
+        self._answerer_built: tuple[tuple[object, ...], Answerer] | None = None
+        self._answerer_lock = threading.Lock()
         self._open_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,7 +189,7 @@ class KnowledgeBase:
                 raise
         return self
 
-    def _rebuild(self, embedder: Any) -> IndexStore:
+    def _rebuild(self, embedder: Embedder) -> IndexStore:
         """The embedding model (or schema) changed: start a fresh index, never mixing vectors.
 
         The new index is built in a sibling folder and swapped in by renames (crash-safe, see
@@ -185,7 +222,7 @@ class KnowledgeBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _embedder(self) -> Any:
+    def _embedder(self) -> Embedder:
         try:
             return self.hub.embedder()
         except ModelError as exc:
@@ -196,6 +233,53 @@ class KnowledgeBase:
             self.open()
         assert self.store and self.pipeline and self.retriever
         return self.store, self.pipeline, self.retriever
+
+    def reconfigure(
+        self,
+        new_settings: Settings,
+        keys: Iterable[str] | None = None,
+        before_reopen: Callable[[], None] | None = None,
+    ) -> KnowledgeBase:
+        """Persist and apply new settings; return the knowledge base to use from now on.
+
+        `keys`: the settings that changed (default: those that differ from the current ones);
+        only they are written to the settings file. What they need is `SettingsChange`'s
+        decision: live keys are set on this instance (and a rescan runs if they change which
+        files are indexed) and this instance is returned; any other key closes this instance
+        and returns a fresh, open one over the same home (scanning and watching its folders;
+        every file re-queued when chunking changed). `before_reopen` runs just before this
+        instance closes (the GUI drains its reads there). Call from the thread that owns the
+        knowledge base's lifecycle (the GUI's index thread).
+        """
+        change = (SettingsChange(frozenset(keys)) if keys is not None
+                  else SettingsChange.between(self.settings, new_settings))
+        if not change.keys:
+            return self
+        save_settings(new_settings, keys=set(change.keys))
+        if not change.reopen:
+            for key in change.keys:
+                setattr(self.settings, key, getattr(new_settings, key))
+            if change.rescan:
+                self.scan()
+            return self
+        if before_reopen is not None:
+            before_reopen()
+        self.close()
+        fresh = KnowledgeBase(new_settings, build_hub(new_settings), self._on_event)
+        try:
+            fresh.open()
+            if fresh.folders():
+                fresh.scan()
+                if change.rechunk:
+                    # Unchanged files are skipped by content hash: re-queue every file so it is
+                    # split again (chunks whose text did not change keep their vectors).
+                    for record in fresh.files():
+                        fresh.retry(record.path)
+                fresh.start_watching()
+        except BaseException:
+            fresh.close()
+            raise
+        return fresh
 
     # ------------------------------------------------------------------ folders
     def folders(self) -> list[Path]:
@@ -368,6 +452,17 @@ class KnowledgeBase:
         )
 
     def _answerer(self) -> Answerer:
+        """The answerer for the current settings: built once per change of the settings it
+        copies (they may be changed in place, by `reconfigure` or directly), not per question."""
+        s = self.settings
+        key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
+               s.max_answer_tokens, s.temperature)
+        with self._answerer_lock:
+            if self._answerer_built is None or self._answerer_built[0] != key:
+                self._answerer_built = (key, self._build_answerer())
+            return self._answerer_built[1]
+
+    def _build_answerer(self) -> Answerer:
         embedder = self._embedder()
         s = self.settings
 
@@ -377,7 +472,7 @@ class KnowledgeBase:
             vecs = embedder.embed([sentence, *passages])
             return [float(np.dot(vecs[0], v)) for v in vecs[1:]]
 
-        def generator() -> Any:
+        def generator() -> ChatModel:
             try:
                 return self.hub.generator()
             except ModelError as exc:
@@ -397,6 +492,10 @@ class KnowledgeBase:
             model_id=lambda: self.hub.chat_model_id,
             context_size=lambda: s.n_ctx,
         )
+
+    def warm_up(self) -> None:
+        """Prepare and load the chat model now (seconds), so the first answer does not wait."""
+        self.hub.generator()
 
     def stream(
         self,

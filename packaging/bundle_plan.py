@@ -130,7 +130,7 @@ def is_dropped_qt_plugin(path: str) -> bool:
 
 #: Installed in the venv but never used by the app. `unstructured` and spaCy are runtime
 #: dependencies of the project (product owner's choice) but indexer/ parses every format with
-#: lighter libraries (see indexer/parsing/__init__.py); bundling them would add ~150 MB plus
+#: lighter libraries (see indexer/ingest/parsing/__init__.py); bundling them would add ~150 MB plus
 #: their NLP stack. The rest are dev/test tools or optional back-ends nothing imports.
 EXCLUDED_MODULES: tuple[str, ...] = (
     # unstructured and its NLP/ML stack
@@ -264,13 +264,13 @@ FORBIDDEN_FILES: tuple[str, ...] = (
 #: Modules imported dynamically (importlib / lazily inside functions) that PyInstaller's static
 #: analysis can miss. Every entry must be importable in the build venv (the tests check).
 HIDDEN_IMPORTS: tuple[str, ...] = (
-    # indexer.parsing imports its format modules with importlib on first use
-    "indexer.parsing.text",
-    "indexer.parsing.markup",
-    "indexer.parsing.pdf",
-    "indexer.parsing.office",
-    "indexer.parsing.mail",
-    "indexer.parsing.epub",
+    # indexer.ingest.parsing imports its format modules with importlib on first use
+    "indexer.ingest.parsing.text",
+    "indexer.ingest.parsing.markup",
+    "indexer.ingest.parsing.pdf",
+    "indexer.ingest.parsing.office",
+    "indexer.ingest.parsing.mail",
+    "indexer.ingest.parsing.epub",
     # models/__init__ exposes names lazily; ModelHub imports back-ends inside the chosen branch
     "models.embedder",
     "models.generator",

@@ -80,7 +80,7 @@ def run_answers(
     on_result: Callable[[QuestionResult], None] | None = None,
 ) -> EvalRun:
     """End to end: retrieval metrics plus answer, citation, refusal and grounding verdicts."""
-    from indexer.answering import Answer
+    from indexer.answer.answering import Answer
 
     rows = []
     for q in questions:

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
 from desktop_app.ask_panel import STAGE_TEXT, AskPanel
-from indexer.answering import AnswerStage, AnswerToken
+from indexer.answer.answering import AnswerStage, AnswerToken
 from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 
 # The fake generator answers with the first sentence of the passage sharing the most words.
@@ -151,7 +151,7 @@ def test_citation_of_removed_file_is_not_opened(qtbot, window_factory, sample_do
 
 def test_second_look_replaces_the_streamed_refusal(qtbot, window_factory):
     """A "rereading" stage voids what streamed so far: the first look's refusal disappears and
-    the second look's answer streams in its place (indexer/answering.py, second look)."""
+    the second look's answer streams in its place (indexer/answer/answering.py, second look)."""
     window = window_factory()
     panel: AskPanel = window.ask_panel
     panel.generating = True  # as after a click on Ask; the stream items arrive as signals do

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from desktop_app.history import Conversation, ConversationStore, Source, TurnRecord
-from indexer.answering import Turn
+from indexer.answer.answering import Turn
 from indexer.records import Anchor
 from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 

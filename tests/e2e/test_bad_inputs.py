@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.changes import Change
 from indexer.config import load_settings
 from indexer.events import FileFailed, FileStage
-from indexer.parsing import is_supported
+from indexer.ingest.changes import Change
+from indexer.ingest.parsing import is_supported
 from indexer.service import KnowledgeBase, build_hub
 
 GOOD_WORD = "quokkaborealis"  # a token no generated junk can contain

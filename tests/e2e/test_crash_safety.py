@@ -27,7 +27,7 @@ from indexer.config import Settings, load_settings
 from indexer.errors import IndexLockedError
 from indexer.events import FileStage
 from indexer.service import KnowledgeBase, build_hub
-from indexer.store import IndexStore
+from indexer.storage.store import IndexStore
 
 REPO = Path(__file__).resolve().parents[2]
 N_FILES = 60

@@ -6,7 +6,7 @@ batch of chunks does not), and, as root on Linux, for real on a small tmpfs hold
 Either way Cairn must keep running, report the affected files with a reason naming the missing
 space, keep the previous index readable, and index the new files on a rescan once space is back.
 
-A rewrite during parsing is simulated by wrapping `indexer.pipeline.parse_file`: the file changes
+A rewrite during parsing is simulated by wrapping `indexer.ingest.pipeline.parse_file`: the file changes
 before the parser reads it, after it read it, or (an editor truncating then writing) the parser
 sees the truncated file and fails while the final bytes land. A rescan must leave the index
 holding the final content with the final content hash.
@@ -25,10 +25,10 @@ from typing import Any, NoReturn
 
 import pytest
 
-from indexer import pipeline_files as pipeline_module  # where the writer calls parse_file
 from indexer.config import load_settings
 from indexer.events import FileFailed, FileStage
-from indexer.file_state import hash_file
+from indexer.ingest import pipeline_files as pipeline_module  # where the writer calls parse_file
+from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase, build_hub
 from tests.e2e.test_bad_inputs import assert_store_consistent
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.answering import Answer, AnswerToken
+from indexer.answer.answering import Answer, AnswerToken
 from indexer.config import load_settings
 from indexer.service import KnowledgeBase, build_hub
 

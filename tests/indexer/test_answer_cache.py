@@ -1,4 +1,4 @@
-"""The answer cache (`indexer/answer_cache.py`) alone and behind `KnowledgeBase.ask`.
+"""The answer cache (`indexer/answer/answer_cache.py`) alone and behind `KnowledgeBase.ask`.
 
 What is pinned, and why users rely on it:
 - asking the same question again, or a near-identical one (case, punctuation), over unchanged
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from indexer.answer_cache import AnswerCache
-from indexer.answering import Answer, AnswerToken, Turn, make_citations
+from indexer.answer.answer_cache import AnswerCache
+from indexer.answer.answering import Answer, AnswerToken, Turn, make_citations
 from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub

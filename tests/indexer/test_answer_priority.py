@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-import indexer.pipeline_vectors as pv
-from indexer.answering import Answer, AnswerToken
+import indexer.ingest.pipeline_vectors as pv
+from indexer.answer.answering import Answer, AnswerToken
 from models.embedder import Vector
 from models.generator import FakeGenerator
 from tests.indexer.test_pipeline import (

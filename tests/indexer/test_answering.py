@@ -1,4 +1,4 @@
-"""The answer flow (`indexer/answering.py`) on hand-made passages and a scripted generator.
+"""The answer flow (`indexer/answer/answering.py`) on hand-made passages and a scripted generator.
 
 What is pinned, and why users rely on it:
 - the relevance gate answers "couldn't find" without loading or calling the model and still shows
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.answering import (
+from indexer.answer.answering import (
     SYSTEM_PROMPT,
     Answer,
     Answerer,
@@ -39,7 +39,7 @@ from indexer.answering import (
     select_passages,
     standalone_query,
 )
-from indexer.citations import NOT_FOUND_TEXT
+from indexer.answer.citations import NOT_FOUND_TEXT
 from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indexer.changes import Change, ChangeQueue
+from indexer.ingest.changes import Change, ChangeQueue
 
 J = os.path.join
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.chunking import chunk_document
+from indexer.ingest.chunking import chunk_document
 from indexer.records import Chunk, ParsedDocument, Section
 
 WORDS = [

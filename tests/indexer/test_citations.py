@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indexer.citations import (
+from indexer.answer.citations import (
     NOT_FOUND_TEXT,
     check_grounding,
     is_refusal,
@@ -124,7 +124,7 @@ def test_parse_citations_never_keeps_an_invalid_marker(text: str, count: int) ->
 
 
 def test_attribution_adds_markers_to_unmarked_sentences() -> None:
-    from indexer.citations import attribute_citations
+    from indexer.answer.citations import attribute_citations
 
     passages = ["Cats purr when they are content.", "The -O option removes assert statements."]
     out = attribute_citations("The -O option removes assert statements. Cats purr.", passages)
@@ -154,7 +154,7 @@ def test_a_number_the_passages_lack_is_unsupported_whatever_the_similarity() -> 
 
 
 def test_repoint_moves_a_marker_to_the_passage_that_says_it() -> None:
-    from indexer.citations import repoint_citations
+    from indexer.answer.citations import repoint_citations
 
     passages = [
         ("Names listed in a nonlocal statement must not collide with pre-existing bindings in "
@@ -174,7 +174,7 @@ def test_repoint_moves_a_marker_to_the_passage_that_says_it() -> None:
 
 
 def test_brackets_inside_inline_code_are_code_not_citations() -> None:
-    from indexer.citations import repoint_citations
+    from indexer.answer.citations import repoint_citations
 
     answer = "The list `[1][2]` is not the tuple `(1,2)` [2]."
     parsed = parse_citations(answer, 3)
@@ -185,7 +185,7 @@ def test_brackets_inside_inline_code_are_code_not_citations() -> None:
 
 
 def test_fenced_code_gets_no_markers_and_prose_around_it_still_does() -> None:
-    from indexer.citations import attribute_citations, repoint_citations
+    from indexer.answer.citations import attribute_citations, repoint_citations
 
     passages = ["Multiple pdb commands may be entered on one line, separated by two semicolons.",
                 "(Pdb) commands 1\n(com) continue\n(com) next\n(Pdb)"]
@@ -201,14 +201,14 @@ def test_fenced_code_gets_no_markers_and_prose_around_it_still_does() -> None:
 
 
 def test_code_expressions_are_quoted_expressions_not_bare_names() -> None:
-    from indexer.citations import code_expressions
+    from indexer.answer.citations import code_expressions
 
     text = "Why is `[1,2]  == (1,2)` false, and what do `None`, `dict.get`, `__hash__()` and `f(x)` do?"
     assert code_expressions(text) == {"[1,2] == (1,2)"}
 
 
 def test_repoint_follows_the_code_expression_the_question_asks_about() -> None:
-    from indexer.citations import repoint_citations
+    from indexer.answer.citations import repoint_citations
 
     passages = [
         ('Sequences compare equal only when their types match: "[1,2] == (1,2)" is false '
@@ -229,7 +229,7 @@ def test_repoint_follows_the_code_expression_the_question_asks_about() -> None:
 
 
 def test_filler_sentence_hands_its_marker_to_the_claim_before_it() -> None:
-    from indexer.citations import fold_citation_sentences
+    from indexer.answer.citations import fold_citation_sentences
 
     folded = fold_citation_sentences(
         "Parenthesised context managers arrived in 3.10. This is mentioned in [3]."
@@ -249,7 +249,7 @@ def test_filler_sentence_hands_its_marker_to_the_claim_before_it() -> None:
 
 
 def test_pointing_sentence_adds_no_citation_to_a_claim_that_already_cites() -> None:
-    from indexer.citations import fold_citation_sentences
+    from indexer.answer.citations import fold_citation_sentences
 
     question = "With Python's modulo operator `%`, which operand determines the sign?"
     claim = "The sign of the result is determined by the second operand [1]."
@@ -265,7 +265,7 @@ def test_pointing_sentence_adds_no_citation_to_a_claim_that_already_cites() -> N
 
 
 def test_an_echo_of_the_question_is_not_an_answer() -> None:
-    from indexer.citations import restates_question
+    from indexer.answer.citations import restates_question
 
     q = "What are the default thresholds of CPython's cyclic garbage collector (gc.get_threshold())?"
     assert restates_question("The default thresholds of the cyclic garbage collector are [1].", q)

@@ -24,7 +24,8 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from indexer import cli, eval_cli
+from indexer import cli
+from indexer.cli import evaluate as eval_cli
 from indexer.config import load_settings
 from indexer.errors import UserInputError
 from indexer.evaluation.dataset import EvalQuestion, load_questions
@@ -312,7 +313,7 @@ def test_eval_run_compare_puts_modes_side_by_side(
 
 
 def test_compare_entries_carry_setting_overrides_and_refuse_index_settings() -> None:
-    from indexer.eval_cli import RunConfig, parse_compare
+    from indexer.evaluation.configs import RunConfig, parse_compare
 
     assert parse_compare(None) == [RunConfig()]
     assert parse_compare("hybrid, hybrid  fusion_k=5 bm25_weight=2,context_passages=6") == [

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from indexer import file_filter
 from indexer.config import load_settings
-from indexer.file_filter import GlobSet, PathFilter, Verdict, format_mb
+from indexer.ingest import file_filter
+from indexer.ingest.file_filter import GlobSet, PathFilter, Verdict, format_mb
 
 
 def _supported(path: Path) -> bool:

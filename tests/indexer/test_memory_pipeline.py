@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-import indexer.pipeline
-import indexer.pipeline_vectors as pv
+import indexer.ingest.pipeline
+import indexer.ingest.pipeline_vectors as pv
 from indexer.events import Event, FileParsed, FileStage
 from indexer.service import KnowledgeBase
 from models.embedder import Vector
@@ -169,7 +169,7 @@ def test_vector_write_back_commits_stay_bounded(
     tmp_path: Path, small_bounds: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pv, "WRITE_BACK_ROWS", 8)
-    monkeypatch.setattr(indexer.pipeline, "RESULTS_WAITING", 2)
+    monkeypatch.setattr(indexer.ingest.pipeline, "RESULTS_WAITING", 2)
     docs = make_docs(tmp_path)
     write_corpus(docs)
     events: list[Event] = []

@@ -1,4 +1,4 @@
-"""The store's process-wide memory settings: the malloc arena cap (see `indexer.store_tables`).
+"""The store's process-wide memory settings: the malloc arena cap (see `indexer.storage.store_tables`).
 
 Why: with queues and caches bounded, glibc keeping freed memory in one arena per LanceDB thread
 was most of what was left of a bulk run's RSS growth (bench/bench_scale.py: peak 702 -> 500 MB
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import indexer.store_tables as st
-from indexer.store import IndexStore
+import indexer.storage.store_tables as st
+from indexer.storage.store import IndexStore
 
 glibc_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import ParseError
-from indexer.parsing import SUPPORTED_EXTENSIONS, is_supported, parse_file
-from indexer.parsing.sections import MAX_SECTION_CHARS, MAX_SECTION_LINES, SECTION_SEPARATOR
+from indexer.ingest.parsing import SUPPORTED_EXTENSIONS, is_supported, parse_file
+from indexer.ingest.parsing.sections import MAX_SECTION_CHARS, MAX_SECTION_LINES, SECTION_SEPARATOR
 from indexer.records import ParsedDocument
 
 
@@ -84,7 +84,7 @@ def test_is_supported_ignores_case_and_accepts_str() -> None:
 
 def test_importing_the_seam_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys, indexer.parsing\n"
+        "import sys, indexer.ingest.parsing\n"
         "heavy = {'pypdfium2', 'docx', 'pptx', 'openpyxl', 'bs4', 'lxml', 'unstructured',"
         " 'markdown_it', 'charset_normalizer'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
@@ -158,7 +158,7 @@ def test_directory_with_supported_extension(tmp_path: Path) -> None:
 def test_library_failure_becomes_parse_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexer.parsing.text as text_module
+    import indexer.ingest.parsing.text as text_module
 
     def boom(path: Path) -> ParsedDocument:
         raise RuntimeError("library exploded")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import ParseError
-from indexer.parsing import parse_file
-from indexer.parsing.sections import SECTION_SEPARATOR
+from indexer.ingest.parsing import parse_file
+from indexer.ingest.parsing.sections import SECTION_SEPARATOR
 from indexer.records import ParsedDocument
 
 
@@ -210,7 +210,7 @@ def test_zip_bomb_docx_is_refused_by_ratio(tmp_path: Path) -> None:
 
 
 def test_zip_bomb_total_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from indexer.parsing import zipguard
+    from indexer.ingest.parsing import zipguard
 
     monkeypatch.setattr(zipguard, "MAX_UNCOMPRESSED_BYTES", 50_000)
     path = tmp_path / "big.xlsx"

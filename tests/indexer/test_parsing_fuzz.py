@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexer.errors import ParseError
-from indexer.parsing import parse_file
+from indexer.ingest.parsing import parse_file
 from indexer.records import ParsedDocument
 
 EXTENSIONS = [

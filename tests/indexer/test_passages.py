@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from indexer.chunking import chunk_document
-from indexer.passages import merge_neighbours, select_passages
+from indexer.answer.passages import merge_neighbours, select_passages
+from indexer.ingest.chunking import chunk_document
 from indexer.records import Anchor, ParsedDocument, SearchHit, Section
 
 SOURCE = (

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer.changes import Change
 from indexer.config import Settings, load_settings
 from indexer.events import (
     Event,
@@ -48,10 +47,11 @@ from indexer.events import (
     IndexIdle,
     ProgressUpdated,
 )
-from indexer.pipeline import DEBOUNCE_S, IndexingPipeline
-from indexer.pipeline_vectors import _Pooled, take_window
+from indexer.ingest.changes import Change
+from indexer.ingest.pipeline import DEBOUNCE_S, IndexingPipeline
+from indexer.ingest.pipeline_vectors import _Pooled, take_window
 from indexer.service import KnowledgeBase, build_hub
-from indexer.store import IndexStore
+from indexer.storage.store import IndexStore
 from models.embedder import FakeEmbedder, Vector
 
 TIMEOUT = 60.0
@@ -400,11 +400,11 @@ def test_pause_holds_files_and_resume_finishes_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pause takes effect between write groups; one file per group makes that every file.
-    import indexer.pipeline
-    import indexer.pipeline_files
+    import indexer.ingest.pipeline
+    import indexer.ingest.pipeline_files
 
-    monkeypatch.setattr(indexer.pipeline, "GROUP_FILES", 1)
-    monkeypatch.setattr(indexer.pipeline_files, "GROUP_FILES", 1)
+    monkeypatch.setattr(indexer.ingest.pipeline, "GROUP_FILES", 1)
+    monkeypatch.setattr(indexer.ingest.pipeline_files, "GROUP_FILES", 1)
     docs = make_docs(tmp_path)
     names = [f"h{i}.txt" for i in range(4)]
     for i, name in enumerate(names):

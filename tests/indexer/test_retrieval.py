@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import vector_index
-from indexer.errors import ModelUnavailableError, UserInputError
-from indexer.records import Chunk
-from indexer.retrieval import (
+from indexer.answer.retrieval import (
     HIGHLIGHT_CLOSE,
     HIGHLIGHT_OPEN,
     Retriever,
@@ -23,10 +20,13 @@ from indexer.retrieval import (
     make_snippet,
     shared_ranks,
 )
-from indexer.search_filter import SearchFilter
-from indexer.store import IndexStore
-from indexer.store_layout import HIT_COLUMNS
-from indexer.vector_index import ExactVectorIndex
+from indexer.errors import ModelUnavailableError, UserInputError
+from indexer.records import Chunk
+from indexer.storage import vector_index
+from indexer.storage.search_filter import SearchFilter
+from indexer.storage.store import IndexStore
+from indexer.storage.store_layout import HIT_COLUMNS
+from indexer.storage.vector_index import ExactVectorIndex
 
 DIM = 64
 

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer.changes import Change
 from indexer.config import load_settings
 from indexer.events import (
     Event,
@@ -41,9 +40,10 @@ from indexer.events import (
     FileStage,
     ScanFinished,
 )
-from indexer.file_state import hash_file
+from indexer.ingest.changes import Change
+from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase
-from indexer.store import rebuild_dir_for
+from indexer.storage.store import rebuild_dir_for
 from models.embedder import Vector
 from tests.indexer.test_pipeline import (
     TIMEOUT,

@@ -16,9 +16,9 @@ import pytest
 from indexer.errors import StoreError
 from indexer.events import FileStage
 from indexer.records import Chunk
-from indexer.search_filter import SearchFilter, glob_to_regex, sql_in, sql_str
-from indexer.store import FileRecord, IndexStore, MaintenancePolicy, rebuild_dir_for
-from indexer.store_layout import REBUILD_MARKER
+from indexer.storage.search_filter import SearchFilter, glob_to_regex, sql_in, sql_str
+from indexer.storage.store import FileRecord, IndexStore, MaintenancePolicy, rebuild_dir_for
+from indexer.storage.store_layout import REBUILD_MARKER
 
 DIM = 8
 NASTY = [
@@ -537,7 +537,7 @@ def test_known_paths_recover_from_a_write_that_raised(
 
 
 def test_lancedb_caches_are_bounded_and_shared(store: IndexStore) -> None:
-    from indexer.store_tables import INDEX_CACHE_BYTES, METADATA_CACHE_BYTES
+    from indexer.storage.store_tables import INDEX_CACHE_BYTES, METADATA_CACHE_BYTES
 
     for i in range(30):
         store.replace_chunks(f"/docs/c{i}.md", "/docs", ".md", make_chunks([f"cache {i}"]))

