@@ -27,7 +27,7 @@ from desktop_app.bridge import Throttle
 from desktop_app.history import Conversation, ConversationStore, Source, TurnRecord
 from desktop_app.rendering import answer_html, plain_answer, streaming_html
 from desktop_app.theme import colors_for
-from indexer.answer.answering import Answer, AnswerStage, AnswerToken
+from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
 
 if TYPE_CHECKING:
     from desktop_app.app import Controller
@@ -41,6 +41,8 @@ STAGE_TEXT = {
     "checking": "Checking the answer against the sources…",
     "rereading": "Reading the best-matching passage again…",
 }
+#: The Sources pane's title while the model reads (replaced by the citations when it is done).
+READING_TITLE = "Reading these passages…"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -230,6 +232,10 @@ class AskPanel(QWidget):
         elif isinstance(item, AnswerToken):
             self._stream_text += item.text
             self._render_throttle.push()
+        elif isinstance(item, AnswerSources):  # before the model's first token: show them now
+            reading = [Source(n, h.anchor, h.text, h.snippet)
+                       for n, h in enumerate(item.passages, 1)]
+            self.sources_shown.emit(reading, READING_TITLE)
 
     def _finish(self, turn: TurnRecord) -> None:
         self._render_throttle.cancel()

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Literal, Self
 import filelock
 
 from indexer.answer.answer_cache import AnswerCache
-from indexer.answer.answering import Answer, Answerer, AnswerToken, StreamItem, Turn
+from indexer.answer.answering import (
+    Answer,
+    Answerer,
+    AnswerSources,
+    AnswerToken,
+    StreamItem,
+    Turn,
+)
 from indexer.answer.retrieval import Retriever
 from indexer.answer.traces import TraceStore, hit_to_dict
 from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
@@ -505,7 +512,8 @@ class KnowledgeBase:
         top_k: int | None = None,
         use_cache: bool = True,
     ) -> Iterator[StreamItem]:
-        """Stream an answer: `AnswerStage`/`AnswerToken` items, then one final `Answer`.
+        """Stream an answer: `AnswerSources` (the passages, before the model reads them),
+        `AnswerStage`/`AnswerToken` items, then one final `Answer`.
 
         Call from a worker thread; set `cancel` to stop between tokens.
         """
@@ -519,6 +527,7 @@ class KnowledgeBase:
                 cached = replace(cached, trace_id="", stats={**cached.stats, "cached_from":
                                                              cached.trace_id})
                 cached = replace(cached, trace_id=self.traces.record(cached))
+                yield AnswerSources(cached.passages)
                 yield AnswerToken(cached.text)
                 yield cached
                 return

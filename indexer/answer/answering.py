@@ -117,7 +117,20 @@ class AnswerStage:
     that passage alone; text streamed so far is void (the final `Answer` has the outcome)."""
 
 
-StreamItem = AnswerToken | AnswerStage | Answer
+@dataclass(frozen=True, slots=True)
+class AnswerSources:
+    """The passages the model is about to read, in prompt order (numbered 1..n as in `[n]`).
+
+    Sent as soon as retrieval has chosen them, before the model loads or reads a token: on a
+    CPU the first token is tens of seconds away (prefill), and the sources — file, place, and
+    each passage's best-matching snippet — are useful at once. The final `Answer` still
+    carries the citations the model actually made.
+    """
+
+    passages: tuple[SearchHit, ...]
+
+
+StreamItem = AnswerToken | AnswerStage | AnswerSources | Answer
 
 _FOLLOWUP_RE = re.compile(
     r"\b(it|its|it's|that|this|those|these|they|them|their|he|she|the same|above|previous|"
@@ -298,6 +311,8 @@ class Answerer:
             token_budget=budget,
             count_tokens=self._count_tokens,
         )
+        yield AnswerSources(tuple(passages))
+        stats["sources_s"] = round(time.perf_counter() - t0, 4)
         yield AnswerStage("reading")
         generator = self._generator()
         raw = yield from self._generate(generator, build_messages(question, passages, history),

@@ -23,7 +23,7 @@ def ask(
 ) -> None:
     """Answer a question from your documents, with citations."""
     def go() -> None:
-        from indexer.answer.answering import Answer, AnswerStage, AnswerToken
+        from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
         from indexer.answer.traces import answer_to_dict
 
         settings = get_settings(chat_model=model, top_k=top_k)
@@ -34,7 +34,9 @@ def ask(
         with make_kb(settings) as kb:
             try:
                 for item in kb.stream(question, cancel=cancel, use_cache=not no_cache):
-                    if isinstance(item, AnswerToken) and streaming:
+                    if isinstance(item, AnswerSources) and streaming:
+                        _print_reading(item.passages)
+                    elif isinstance(item, AnswerToken) and streaming:
                         wrote_tokens = True
                         sys.stdout.write(item.text)
                         sys.stdout.flush()
@@ -63,6 +65,15 @@ def ask(
         _print_sources(final)
 
     run(go)
+
+
+def _print_reading(passages: Any) -> None:
+    """The passages the model is reading, shown before its first token (seconds away on a CPU)."""
+    console.print(f"[dim]Reading {len(passages)} passage{'s' if len(passages) != 1 else ''}:[/]")
+    for n, hit in enumerate(passages, 1):
+        console.print(f"  [dim][{n}][/] [bold]{escape(hit.anchor.label())}[/] "
+                      f"{highlight(hit.snippet)}")
+    console.print()
 
 
 def _print_sources(answer: Any) -> None:
