@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.runtime import install_egress_guard, set_offline_env  # noqa: E402
+from indexer.runtime import install_egress_guard, set_offline_env
 
 QUESTIONS = (
     "How does Naismith's rule estimate hiking time for distance and ascent?",
