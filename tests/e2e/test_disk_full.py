@@ -164,7 +164,7 @@ def test_disk_full_while_writing(
     events: list[object] = []
     with _open(tmp_path / "home", root.resolve(), events) as kb:
         assert kb.store is not None
-        tables = kb.store._t
+        tables = kb.store.tables
         real_writer = tables.writer
         full = threading.Event()
 
