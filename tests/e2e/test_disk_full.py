@@ -30,7 +30,7 @@ from indexer.events import FileFailed, FileStage
 from indexer.ingest import pipeline_files as pipeline_module  # where the writer calls parse_file
 from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase, build_hub
-from tests.e2e.test_bad_inputs import assert_store_consistent
+from tests.e2e.store_checks import assert_store_consistent
 
 
 def _enospc(*_args: object, **_kwargs: object) -> NoReturn:
