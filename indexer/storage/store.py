@@ -555,6 +555,18 @@ class IndexStore:
         """The read handle of the chunks table, for benchmarks and diagnostics only."""
         return self._t.reader("chunks")
 
+    @property
+    def tables(self) -> TableSet:
+        """The handles this store reads and writes through (`store_tables.TableSet`).
+
+        Public so that diagnostics, benchmarks and tests need not reach into private state: the
+        files table's index statistics, the size of LanceDB's caches, and the tests that make a
+        handle fail (a full disk at the writer's handle) or write behind the store's back. Normal
+        code uses the methods above: a write through these handles bypasses the single-writer
+        lock and the known-chunk-paths bookkeeping.
+        """
+        return self._t
+
     # ----------------------------------------------------------------- maintenance
     @storage_op
     def maintain(self, force: bool = False, settle: bool = False) -> list[str]:

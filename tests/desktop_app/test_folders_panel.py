@@ -55,7 +55,7 @@ def test_pause_resume_and_remove(qtbot, window_factory, sample_docs: Path):
     assert "paused" in window.status.index_label.text()
     panel.pause_button.click()
     qtbot.waitUntil(lambda: not window.controller.paused)
-    assert "up to date" in window.status.index_label.text() or True
+    qtbot.waitUntil(lambda: "up to date" in window.status.index_label.text(), timeout=30_000)
     panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
     assert panel.remove_selected(confirm=False)
     qtbot.waitUntil(lambda: panel.folders == [] and panel.records == [], timeout=30_000)

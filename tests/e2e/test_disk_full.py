@@ -30,7 +30,7 @@ from indexer.events import FileFailed, FileStage
 from indexer.ingest import pipeline_files as pipeline_module  # where the writer calls parse_file
 from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase, build_hub
-from tests.e2e.test_bad_inputs import assert_store_consistent
+from tests.e2e.store_checks import assert_store_consistent
 
 
 def _enospc(*_args: object, **_kwargs: object) -> NoReturn:
@@ -109,6 +109,8 @@ def _fill_disk_then_check(
     assert kb.wait_idle(60)
     assert {f.stage for f in kb.files()} == {FileStage.EMBEDDED}
     before = {f.path: f for f in kb.files()}
+    assert kb.store is not None
+    edited_rows = kb.store.chunks_for_file(str(edited))
 
     make_full()
     edited.write_text("# Rocks\n\nA cinnabarquell vein now crosses the limestone.\n")
@@ -130,13 +132,22 @@ def _fill_disk_then_check(
     for path, reason in status.failures:
         assert "space" in reason.lower() or "disk" in reason.lower(), (path, reason)
 
-    # The previous index is still readable and searchable.
+    # The previous index is still readable and searchable, the edited file's old text included:
+    # its chunk rows are untouched.
     assert str(kept) in _paths(kb, "basaltvoss") and str(kept) in _paths(kb, "basaltvoss", "hybrid")
-    if not chunks_only:  # nothing could be written at all: the edited file keeps its old rows
-        assert str(edited) in _paths(kb, "ammonitegleam")
-        assert str(edited) in _paths(kb, "ammonitegleam", "hybrid")
+    assert str(edited) in _paths(kb, "ammonitegleam")
+    assert str(edited) in _paths(kb, "ammonitegleam", "hybrid")
+    assert kb.store.chunks_for_file(str(edited)) == edited_rows
+    if not chunks_only:  # nothing could be written at all: the file rows are as they were
         assert {f.path: f for f in kb.files()} == before
-    assert kb.store is not None and kb.store.get_file(str(kept)) == before[str(kept)]
+    else:  # the file rows went `queued` with no content hash before the chunk write failed, and
+        # stay so (not failed, not claiming the new bytes): the scanner's cue to retry them
+        records = {f.path: f for f in kb.files()}
+        for path in (edited, added):
+            rec = records.get(str(path))
+            assert rec is not None and rec.stage == FileStage.QUEUED, (path, rec)
+            assert rec.content_hash == "", (path, rec)
+    assert kb.store.get_file(str(kept)) == before[str(kept)]
     assert not _paths(kb, "dolomitezest") and not _paths(kb, "cinnabarquell")
     assert_store_consistent(kb)
 
@@ -164,7 +175,7 @@ def test_disk_full_while_writing(
     events: list[object] = []
     with _open(tmp_path / "home", root.resolve(), events) as kb:
         assert kb.store is not None
-        tables = kb.store._t
+        tables = kb.store.tables
         real_writer = tables.writer
         full = threading.Event()
 

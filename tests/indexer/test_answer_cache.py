@@ -12,7 +12,7 @@ What is pinned, and why users rely on it:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ import pytest
 
 from indexer.answer.answer_cache import AnswerCache
 from indexer.answer.answering import Answer, AnswerToken, Turn, make_citations
-from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
-from indexer.service import KnowledgeBase, build_hub
+from indexer.service import KnowledgeBase
 from models.embedder import FakeEmbedder
 from models.generator import FakeGenerator
+from tests.indexer.builders import write_valve_docs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:UserWarning")
 
@@ -112,26 +112,11 @@ def test_capacity_evicts_oldest_and_clear_empties() -> None:
 
 
 # ---------------------------------------------------------------------------- through ask()
-def write_docs(docs: Path) -> None:
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / "valves.md").write_text(
-        "# Maintenance\n\nThe zephyrine valve closes with a quarter turn counterclockwise. "
-        "Close the zephyrine valve before servicing the pump.\n", encoding="utf-8")
-    (docs / "kitchen.txt").write_text(
-        "Granite countertops need sealing once a year with a penetrating sealer.\n",
-        encoding="utf-8")
-
-
 @pytest.fixture
-def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
+def kb(tmp_path: Path, indexed_kb: Callable[..., KnowledgeBase]) -> KnowledgeBase:
     docs = tmp_path / "docs"
-    write_docs(docs)
-    settings = load_settings(tmp_path / "home", folders=[docs], embedder_backend="fake",
-                             generator_backend="fake", min_relevance=0.0)
-    base = KnowledgeBase(settings, build_hub(settings)).open()
-    base.index(timeout=60)
-    yield base
-    base.close()
+    write_valve_docs(docs)
+    return indexed_kb(docs, min_relevance=0.0)
 
 
 def model_calls(kb: KnowledgeBase) -> int:

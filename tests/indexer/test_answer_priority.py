@@ -25,7 +25,7 @@ import indexer.ingest.pipeline_vectors as pv
 from indexer.answer.answering import Answer, AnswerToken
 from models.embedder import Vector
 from models.generator import FakeGenerator
-from tests.indexer.test_pipeline import (
+from tests.indexer.builders import (
     TIMEOUT,
     RecordingEmbedder,
     make_docs,

@@ -40,10 +40,10 @@ from indexer.answer.answering import (
     standalone_query,
 )
 from indexer.answer.citations import NOT_FOUND_TEXT
-from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub
 from models.generator import GenerationStats
+from tests.indexer.builders import make_settings
 
 QUESTION = "How do I service the pump?"
 P1 = ("The zephyrine valve must be closed before the pump is serviced. "
@@ -525,7 +525,7 @@ def test_cli_streaming_ask_shows_the_relevance_gate_refusal(tmp_path: Path) -> N
     docs, home = tmp_path / "docs", tmp_path / "home"
     docs.mkdir()
     (docs / "k.txt").write_text("Granite countertops need sealing once a year.\n")
-    settings = load_settings(home, embedder_backend="fake", generator_backend="fake")
+    settings = make_settings(home)
     with KnowledgeBase(settings, build_hub(settings)) as kb:
         kb.add_folder(docs)
         kb.index(timeout=60)

@@ -33,6 +33,7 @@ from indexer.evaluation.results import QuestionResult
 from indexer.evaluation.runner import judge_citations, run_answers, run_retrieval
 from indexer.service import KnowledgeBase, build_hub
 from models.offline import install_egress_guard
+from tests.indexer.builders import make_settings
 
 FAKE = {"embedder_backend": "fake", "generator_backend": "fake"}
 WALRUS_Q = "What does the walrus keep a ledger of?"
@@ -60,7 +61,7 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
     root = tmp_path_factory.mktemp("runner")
     docs = make_corpus(root)
-    settings = load_settings(root / "home", folders=[docs], **FAKE)
+    settings = make_settings(root / "home", [docs])
     with KnowledgeBase(settings, build_hub(settings)) as base:
         base.index(timeout=60)
         yield base

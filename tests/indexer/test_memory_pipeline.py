@@ -31,7 +31,7 @@ import indexer.ingest.pipeline_vectors as pv
 from indexer.events import Event, FileParsed, FileStage
 from indexer.service import KnowledgeBase
 from models.embedder import Vector
-from tests.indexer.test_pipeline import (
+from tests.indexer.builders import (
     TIMEOUT,
     RecordingEmbedder,
     assert_vector_index_matches_store,

@@ -25,17 +25,13 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from indexer.config import Settings, load_settings
 from indexer.events import (
     Event,
     FileEmbedded,
@@ -48,109 +44,26 @@ from indexer.events import (
     ProgressUpdated,
 )
 from indexer.ingest.changes import Change
-from indexer.ingest.pipeline import DEBOUNCE_S, IndexingPipeline
+from indexer.ingest.pipeline import DEBOUNCE_S
 from indexer.ingest.pipeline_vectors import _Pooled, take_window
-from indexer.service import KnowledgeBase, build_hub
-from indexer.storage.store import IndexStore
-from models.embedder import FakeEmbedder, Vector
-
-TIMEOUT = 60.0
-
-
-class RecordingEmbedder(FakeEmbedder):
-    """The fake embedder, recording every text it embeds; `delay` slows each call."""
-
-    def __init__(self, *, delay: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.delay = delay
-        self.texts: list[str] = []
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> Vector:
-        if self.delay:
-            time.sleep(self.delay)
-        with self._lock:
-            self.texts.extend(texts)
-        return super().embed(texts)
-
-    def since(self, mark: int) -> list[str]:
-        with self._lock:
-            return list(self.texts[mark:])
-
-
-def make_settings(home: Path, folders: list[Path], **overrides: Any) -> Settings:
-    return load_settings(home, folders=folders, embedder_backend="fake",
-                         generator_backend="fake", **overrides)
-
-
-def open_kb(
-    settings: Settings,
-    embedder: RecordingEmbedder | None = None,
-    on_event: Callable[[Event], None] | None = None,
-) -> tuple[KnowledgeBase, RecordingEmbedder]:
-    """A KnowledgeBase whose hub hands out `embedder` (same seam as the real model)."""
-    emb = embedder if embedder is not None else RecordingEmbedder()
-    hub = build_hub(settings)
-    hub.embedder = lambda: emb  # type: ignore[method-assign]
-    kb = KnowledgeBase(settings, hub, on_event or (lambda e: None)).open()
-    return kb, emb
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def paragraphs(topic: str, n: int, words: int = 14) -> list[str]:
-    """n distinct paragraphs of about `words` words each (one chunk each at chunk_tokens=32)."""
-    return [" ".join(f"{topic}{i}w{j}" for j in range(words)) + "." for i in range(n)]
-
-
-def write_doc(path: Path, paras: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n\n".join(paras) + "\n", encoding="utf-8")
-
-
-def store_of(kb: KnowledgeBase) -> IndexStore:
-    assert kb.store is not None
-    return kb.store
-
-
-def pipe_of(kb: KnowledgeBase) -> IndexingPipeline:
-    assert kb.pipeline is not None
-    return kb.pipeline
-
-
-def rows(kb: KnowledgeBase, path: Path) -> list[dict[str, Any]]:
-    return store_of(kb).chunks_for_file(str(path))
-
-
-def embed_text(row: dict[str, Any]) -> str:
-    return f"{row['heading']}\n{row['text']}" if row["heading"] else str(row["text"])
-
-
-def of_type(events: list[Event], kind: type, path: Path | None = None) -> list[Any]:
-    return [e for e in list(events) if isinstance(e, kind)
-            and (path is None or getattr(e, "path", None) == str(path))]
-
-
-def assert_vector_index_matches_store(kb: KnowledgeBase) -> None:
-    """The in-memory vector index holds exactly the store's embedded chunks (no ghosts)."""
-    assert kb.vectors is not None
-    embedded = {i for ids, _, _ in store_of(kb).embedded_batches() for i in ids}
-    assert len(kb.vectors) == len(embedded)
-    q = np.ones(store_of(kb).dim, dtype=np.float32)
-    assert {cid for cid, _ in kb.vectors.search(q, len(embedded) + 10)} == embedded
-
-
-def make_docs(tmp_path: Path) -> Path:
-    docs = (tmp_path / "docs").resolve()
-    docs.mkdir()
-    return docs
+from indexer.service import KnowledgeBase
+from models.embedder import Vector
+from tests.indexer.builders import (
+    TIMEOUT,
+    RecordingEmbedder,
+    assert_vector_index_matches_store,
+    embed_text,
+    make_docs,
+    make_settings,
+    of_type,
+    open_kb,
+    paragraphs,
+    pipe_of,
+    rows,
+    store_of,
+    wait_for,
+    write_doc,
+)
 
 
 # --------------------------------------------------------------------------- edits and touches

@@ -10,19 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from indexer.config import Settings, load_settings
-from indexer.service import KnowledgeBase, SettingsChange, build_hub
-
-TIMEOUT = 60
-
-
-def _settings(home: Path, folder: Path) -> Settings:
-    return load_settings(home, folders=[folder], embedder_backend="fake",
-                         generator_backend="fake")
-
-
-def _kb(settings: Settings) -> KnowledgeBase:
-    return KnowledgeBase(settings, build_hub(settings)).open()
+from indexer.config import Settings
+from indexer.service import KnowledgeBase, SettingsChange
+from tests.indexer.builders import TIMEOUT, make_settings, open_hub_kb
 
 
 def _corpus(tmp_path: Path) -> Path:
@@ -59,14 +49,14 @@ def test_settings_change_decides_what_each_key_needs() -> None:
 
 def test_an_unchanged_setting_needs_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with _kb(_settings(home, _corpus(tmp_path))) as kb:
+    with open_hub_kb(make_settings(home, [_corpus(tmp_path)])) as kb:
         assert kb.reconfigure(kb.settings.model_copy(deep=True)) is kb
         assert not (home / "settings.json").exists()
 
 
 def test_live_keys_change_in_place_and_are_saved(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with _kb(_settings(home, _corpus(tmp_path))) as kb:
+    with open_hub_kb(make_settings(home, [_corpus(tmp_path)])) as kb:
         assert kb.reconfigure(_changed(kb, top_k=3, temperature=0.5)) is kb
         assert (kb.settings.top_k, kb.settings.temperature) == (3, 0.5)
         assert kb.store is not None  # still open: no reopen for live keys
@@ -77,7 +67,7 @@ def test_live_keys_change_in_place_and_are_saved(tmp_path: Path) -> None:
 def test_a_file_filter_change_rescans(tmp_path: Path) -> None:
     home = tmp_path / "home"
     docs = _corpus(tmp_path)
-    with _kb(_settings(home, docs)) as kb:
+    with open_hub_kb(make_settings(home, [docs])) as kb:
         kb.index(timeout=TIMEOUT)
         assert {Path(f.path).name for f in kb.files()} == {"long.txt", "notes.md"}
         assert kb.reconfigure(_changed(kb, exclude_globs=["*.md"])) is kb
@@ -89,7 +79,7 @@ def test_a_file_filter_change_rescans(tmp_path: Path) -> None:
 def test_a_chunking_change_reopens_and_splits_every_file_again(tmp_path: Path) -> None:
     home = tmp_path / "home"
     docs = _corpus(tmp_path)
-    kb = _kb(_settings(home, docs))
+    kb = open_hub_kb(make_settings(home, [docs]))
     try:
         kb.index(timeout=TIMEOUT)
         before = kb.status().chunks
@@ -108,7 +98,7 @@ def test_a_chunking_change_reopens_and_splits_every_file_again(tmp_path: Path) -
 def test_keys_limit_what_is_saved_and_decide_the_change(tmp_path: Path) -> None:
     """The GUI passes the keys it changed: only they are saved, and they decide (as before)."""
     home = tmp_path / "home"
-    kb = _kb(_settings(home, _corpus(tmp_path)))
+    kb = open_hub_kb(make_settings(home, [_corpus(tmp_path)]))
     try:
         new = _changed(kb, top_k=4)
         assert kb.reconfigure(new, keys={"top_k"}) is kb

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer.config import load_settings
 from indexer.events import (
     Event,
     FileEmbedded,
@@ -45,7 +44,7 @@ from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase
 from indexer.storage.store import rebuild_dir_for
 from models.embedder import Vector
-from tests.indexer.test_pipeline import (
+from tests.indexer.builders import (
     TIMEOUT,
     RecordingEmbedder,
     assert_vector_index_matches_store,
@@ -169,8 +168,7 @@ def test_delete_and_remove_folder_drop_rows(tmp_path: Path) -> None:
         assert kb.index(timeout=TIMEOUT).added == 0
     finally:
         kb.close()
-    saved = load_settings(tmp_path / "home", embedder_backend="fake", generator_backend="fake",
-                          chunk_tokens=32)
+    saved = make_settings(tmp_path / "home", chunk_tokens=32)  # the saved folders
     assert saved.folders == [docs]
     kb, emb = open_kb(saved)
     try:

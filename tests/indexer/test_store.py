@@ -375,7 +375,7 @@ def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
     folds them in. Lookups agree before and after, and after deletes."""
     policy = MaintenancePolicy(bulk_commits=0)  # only maintain() compacts here
     store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
-    chunks, files = store.chunks_table(), store._t.reader("files")
+    chunks, files = store.chunks_table(), store.tables.reader("files")
     names = {i.name for i in chunks.list_indices()}
     assert {"path_idx", "id_idx", "text_hash_idx", "text_idx"} <= names
     assert "path_idx" in {i.name for i in files.list_indices()}
@@ -399,7 +399,7 @@ def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
     store.maintain(force=True)
     assert _index_rows(store.chunks_table(), "path_idx") == (24, 0)
     assert _index_rows(store.chunks_table(), "text_hash_idx") == (24, 0)
-    assert _index_rows(store._t.reader("files"), "path_idx") == (12, 0)
+    assert _index_rows(store.tables.reader("files"), "path_idx") == (12, 0)
     assert lookups() == before
     store.replace_chunks(paths[3], "/docs", ".md", make_chunks(["rewritten"]))
     store.remove_files(paths[:2])
@@ -471,7 +471,7 @@ def test_bulk_compaction_failure_does_not_fail_the_write(
         calls.append(1)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store._t.writer("chunks"), "optimize", full)
+    monkeypatch.setattr(store.tables.writer("chunks"), "optimize", full)
     for i in range(5):
         store.replace_chunks(f"/docs/f{i}.md", "/docs", ".md", make_chunks([f"x{i}"]))
     assert calls and store.chunk_count() == 5  # every write landed; compaction retried later
@@ -484,13 +484,13 @@ def test_known_paths_skip_lookups_for_new_files_and_never_duplicate_rows(
     """The writer skips the old-row lookup for a path without chunks; every way a path gains
     or loses rows (replace, remove, move, a commit the set did not see) keeps that exact."""
     seen: list[str | None] = []
-    real_select = store._t.select
+    real_select = store.tables.select
 
     def select(table: str, where: str | None, *a: object, **k: object) -> object:
         seen.append(where)
         return real_select(table, where, *a, **k)  # type: ignore[arg-type]
 
-    store._t.select = select  # type: ignore[method-assign]
+    store.tables.select = select  # type: ignore[method-assign]
     store.replace_chunks("/docs/new.md", "/docs", ".md", make_chunks(["first", "second"]))
     assert not [w for w in seen if w and "new.md" in w]  # no lookup for a new file
     store.replace_chunks("/docs/new.md", "/docs", ".md", make_chunks(["first", "third"]))
@@ -508,7 +508,7 @@ def test_known_paths_skip_lookups_for_new_files_and_never_duplicate_rows(
     foreign = store.chunks_table().search().where("path = '/docs/moved.md'").to_arrow()
     foreign = foreign.set_column(foreign.schema.get_field_index("path"), "path",
                                  pa.array(["/docs/foreign.md"] * foreign.num_rows))  # fmt: skip
-    store._t.writer("chunks").add(foreign)
+    store.tables.writer("chunks").add(foreign)
     store.replace_chunks("/docs/foreign.md", "/docs", ".md", make_chunks(["replaced"]))
     assert [r["text"] for r in store.chunks_for_file("/docs/foreign.md")] == ["replaced"]
     store.maintain(force=True)
@@ -521,7 +521,7 @@ def test_known_paths_recover_from_a_write_that_raised(
     store: IndexStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.replace_chunks("/docs/a.md", "/docs", ".md", make_chunks(["one"]))
-    table = store._t.writer("chunks")
+    table = store.tables.writer("chunks")
     real_add = table.add
 
     def add_then_fail(data: object) -> None:
@@ -542,4 +542,4 @@ def test_lancedb_caches_are_bounded_and_shared(store: IndexStore) -> None:
     for i in range(30):
         store.replace_chunks(f"/docs/c{i}.md", "/docs", ".md", make_chunks([f"cache {i}"]))
         store.keyword_search(f"cache {i}", 3)
-    assert 0 < store._t.cache_bytes() <= INDEX_CACHE_BYTES + METADATA_CACHE_BYTES
+    assert 0 < store.tables.cache_bytes() <= INDEX_CACHE_BYTES + METADATA_CACHE_BYTES

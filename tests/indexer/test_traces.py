@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,9 @@ import pytest
 
 from indexer.answer.answering import Answer, Turn, make_citations
 from indexer.answer.traces import TraceStore, answer_to_dict
-from indexer.config import load_settings
 from indexer.records import Anchor, SearchHit
 from indexer.service import KnowledgeBase, build_hub
-from tests.indexer.test_answer_cache import write_docs as write_cache_docs
+from tests.indexer.builders import make_settings, open_hub_kb, write_valve_docs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:UserWarning")
 
@@ -34,26 +33,21 @@ FOLLOW_Q = "and what about closing it before servicing?"
 
 
 def write_docs(docs: Path) -> None:
-    write_cache_docs(docs)  # valves.md and kitchen.txt
+    write_valve_docs(docs)  # valves.md and kitchen.txt
     (docs / "pump.md").write_text(
         "# Pump\n\nThe pump pressure should stay at 40 psi. Check the gauge daily.\n",
         encoding="utf-8")
 
 
 def open_kb(home: Path, docs: Path, **overrides: Any) -> KnowledgeBase:
-    settings = load_settings(home, folders=[docs], embedder_backend="fake",
-                             generator_backend="fake", min_relevance=0.0, **overrides)
-    return KnowledgeBase(settings, build_hub(settings)).open()
+    return open_hub_kb(make_settings(home, [docs], min_relevance=0.0, **overrides))
 
 
 @pytest.fixture
-def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
+def kb(tmp_path: Path, indexed_kb: Callable[..., KnowledgeBase]) -> KnowledgeBase:
     docs = tmp_path / "docs"
     write_docs(docs)
-    base = open_kb(tmp_path / "home", docs)
-    base.index(timeout=60)
-    yield base
-    base.close()
+    return indexed_kb(docs, min_relevance=0.0)
 
 
 def ask_follow_up(kb: KnowledgeBase) -> tuple[Answer, dict[str, Any]]:
@@ -133,7 +127,7 @@ def test_traces_survive_a_restart_and_keep_order(tmp_path: Path) -> None:
     with open_kb(home, docs) as kb:
         kb.index(timeout=60)
         first = kb.ask(FIRST_Q, use_cache=False)
-    settings = load_settings(home, embedder_backend="fake", generator_backend="fake")
+    settings = make_settings(home)
     reopened = KnowledgeBase(settings, build_hub(settings))
     (trace,) = reopened.traces.last(1)  # readable without opening the index
     assert trace["trace_id"] == first.trace_id and trace["question"] == FIRST_Q
@@ -203,8 +197,7 @@ def test_a_cached_answer_is_traced_as_cached(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "tea.md").write_text("# Tea\n\nGreen tea should be brewed at 75 degrees.\n")
-    settings = load_settings(tmp_path / "home", folders=[docs], embedder_backend="fake",
-                             generator_backend="fake")
+    settings = make_settings(tmp_path / "home", [docs])
     with KnowledgeBase(settings, build_hub(settings)) as kb:
         kb.index(timeout=60)
         first = kb.ask("Green tea should be brewed at what degrees?")
