@@ -20,7 +20,7 @@ from indexer.cli import app
 runner = CliRunner()
 
 
-def _cairn(home: Path, *args: str):  # noqa: ANN202 - click's Result
+def _cairn(home: Path, *args: str):
     return runner.invoke(app, ["--home", str(home), *args], catch_exceptions=False)
 
 
