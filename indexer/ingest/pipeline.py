@@ -35,9 +35,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from indexer.errors import StoreError
 from indexer.events import (
     EventCallback,
     FileFailed,
@@ -65,6 +67,18 @@ DEBOUNCE_S = 0.2
 # How often the idle writer looks for watcher changes (below DEBOUNCE_S, so it adds no delay)
 # and, at the latest, for finished vectors (the embedder wakes it sooner).
 POLL_S = 0.1
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _WriterOp:
+    """A store write asked for by another thread, run by the writer (see `on_writer`)."""
+
+    fn: Callable[[], Any]
+    done: threading.Event
+    result: Any = None
+    error: BaseException | None = None
 
 
 class IndexingPipeline(FileWriter, VectorStage):
@@ -122,18 +136,22 @@ class IndexingPipeline(FileWriter, VectorStage):
         self._last_progress = 0.0
         self._last_vectors_write = 0.0
         self._threads: list[threading.Thread] = []
+        self._writer: threading.Thread | None = None
+        self._ops: queue.SimpleQueue[_WriterOp] = queue.SimpleQueue()  # see `on_writer`
         self.embedder_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start both threads and re-feed chunks left without vectors by an earlier run."""
-        self._promote_fully_embedded()  # before the writer thread exists: still one writer
+        self._writer = threading.Thread(target=self._writer_loop, name="cairn-writer",
+                                        daemon=True)
         self._threads = [
-            threading.Thread(target=self._writer_loop, name="cairn-writer", daemon=True),
+            self._writer,
             threading.Thread(target=self._embed_loop, name="cairn-embedder", daemon=True),
         ]
         for t in self._threads:
             t.start()
+        self.on_writer(self._promote_fully_embedded)
         self.submit_pending_embeddings()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -144,6 +162,50 @@ class IndexingPipeline(FileWriter, VectorStage):
         for t in self._threads:
             t.join(timeout)
         self._threads = []
+        self._writer = None
+
+    def on_writer(self, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run `fn` on the writer thread, the only thread that writes to the store, and return
+        its result (or raise its exception) here.
+
+        The writer takes such ops before each change and each file it works on, and while
+        idle or paused, so the wait is at most one file's parse or one group's commits.
+        Raises `StoreError` if the pipeline stops before running `fn`, and `TimeoutError` after
+        `timeout` seconds (the op then still runs, in order, later).
+        """
+        writer = self._writer
+        if threading.current_thread() is writer:
+            return fn()
+        if writer is None or self._stop.is_set():
+            raise StoreError("The index is closing; try again once it is open.")
+        op = _WriterOp(fn, threading.Event())
+        self._ops.put(op)  # before the wake-up: the writer looks at the ops once woken
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not op.done.wait(0.1):
+            if not writer.is_alive() and not op.done.is_set():
+                raise StoreError("The index closed before the change was written.")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"the writer did not take the op within {timeout} s")
+        if op.error is not None:
+            raise op.error
+        return op.result  # type: ignore[no-any-return]
+
+    def _run_ops(self, cancel: bool = False) -> None:
+        """Writer thread: run the ops other threads are waiting for (or fail them: stopping)."""
+        while True:
+            try:
+                op = self._ops.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if cancel:
+                    raise StoreError("The index closed before the change was written.")
+                op.result = op.fn()
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, who raises it
+                op.error = exc
+            finally:
+                op.done.set()
 
     def submit(self, changes: list[Change]) -> None:
         """Queue changes that need no debounce (a scan's, a retry): the writer takes them at
@@ -221,6 +283,7 @@ class IndexingPipeline(FileWriter, VectorStage):
         while not self._stop.is_set():
             try:
                 self._wake.clear()  # before looking: a wake-up from here on is not lost
+                self._run_ops()
                 self._apply_vectors()
                 if self._paused.is_set():
                     time.sleep(0.1)
@@ -251,6 +314,7 @@ class IndexingPipeline(FileWriter, VectorStage):
                 log.exception("writer loop error")
                 time.sleep(0.5)
         self._apply_vectors(everything=True)
+        self._run_ops(cancel=True)
 
     def _next_batch(self) -> list[Change]:
         """The next batch of changes, or [] after waiting up to POLL_S for something to do."""
@@ -304,8 +368,13 @@ class IndexingPipeline(FileWriter, VectorStage):
         self._flush_group(group, group_root)
 
     def _wait_while_paused(self) -> None:
-        """Hold the writer while paused; finished vectors are still stored meanwhile."""
+        """Hold the writer while paused; finished vectors and ops are still stored meanwhile.
+
+        Called before each file and change, so waiting ops (`on_writer`) are run here too.
+        """
+        self._run_ops()
         while self._paused.is_set() and not self._stop.is_set():
+            self._run_ops()
             self._apply_vectors()
             time.sleep(0.1)
 
