@@ -290,6 +290,9 @@ class IndexingPipeline(FileWriter, VectorStage):
                     continue
                 batch = self._next_batch()
                 if batch:
+                    if idle_announced:  # say at once that work resumed: "idle" is stale now
+                        self.progress.stage = "hashing"
+                        self._emit_progress(force=True)
                     idle_announced = False
                     try:
                         self._process_batch(batch)
