@@ -360,8 +360,8 @@ class KnowledgeBase:
         (new rows folded into the full-text index, so keyword scores are final)."""
         result = self.scan()
         if self.wait_idle(timeout):
-            store, _, _ = self._require_open()
-            store.settle()
+            store, pipeline, _ = self._require_open()
+            pipeline.on_writer(store.settle)  # a write: the writer thread does it
         return result
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -391,12 +391,16 @@ class KnowledgeBase:
         pipeline.set_paused(paused)
 
     def retry(self, path: str) -> None:
-        """Re-queue one file (e.g. a failed one after the user fixed it)."""
+        """Re-queue one file (e.g. a failed one after the user fixed it); returns once its row
+        says `queued`. The writer thread writes the row, then takes the change."""
         store, pipeline, _ = self._require_open()
-        record = store.get_file(path)
-        if record is not None:
-            store.set_stage(path, FileStage.QUEUED, "retry requested")
-        pipeline.submit([Change("upsert", path)])
+
+        def requeue() -> None:
+            if store.get_file(path) is not None:
+                store.set_stage(path, FileStage.QUEUED, "retry requested")
+            pipeline.submit([Change("upsert", path)])  # after the row, even if we stop waiting
+
+        pipeline.on_writer(requeue)
 
     def files(self, folder: str | None = None) -> list[FileRecord]:
         store, _, _ = self._require_open()

@@ -1,7 +1,9 @@
-"""The file half of the writer thread: check, hash, parse and chunk files, write them in groups.
+"""The writer stage: changes applied on the writer thread; files checked, hashed, parsed, chunked
+and written in groups.
 
-A mixin of `IndexingPipeline` (it shares the pipeline's store, events, progress and embedding
-queue). Files are written in groups because each LanceDB commit costs 10-30 ms here: one commit
+`FileWriter` is an object `IndexingPipeline` composes: it applies a batch of changes (upserts,
+deletes, moves, whole folders) and hands chunks that need vectors to the `VectorStage`. Files
+are written in groups because each LanceDB commit costs 10-30 ms here: one commit
 of `queued` rows per group, one lookup for reusable vectors, the chunk writes, one commit of final
 rows. A file that fails, is skipped or is unchanged is settled on its own.
 
@@ -18,18 +20,20 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from indexer.errors import CairnError, StoreError
 from indexer.events import (
     EventCallback,
     FileEmbedded,
     FileFailed,
+    FileMoved,
     FileParsed,
+    FileRemoved,
     FileSkipped,
     FileStage,
 )
@@ -41,9 +45,12 @@ from indexer.ingest.file_state import (
     ParsedFile,
     file_row,
     hash_file,
+    is_utf8_name,
     write_failure_reason,
 )
 from indexer.ingest.parsing import parse_file
+from indexer.ingest.pipeline_vectors import VectorStage
+from indexer.ingest.scanner import is_within
 from indexer.storage.store import IndexStore
 from indexer.storage.store_layout import FileRecord
 
@@ -56,52 +63,187 @@ VECTOR_WRITE_INTERVAL_S = 0.5
 
 
 class FileWriter:
-    """State it relies on is created by `IndexingPipeline.__init__`."""
+    """The writer stage: applies changes (upsert, delete, move; folders) to the store on the
+    writer thread, and hands chunks that need vectors to the vector stage.
 
-    store: IndexStore
-    progress: IndexProgress
-    chunk_signature: str
-    embed_backlog: int
-    _emit: EventCallback
-    _count_tokens: Callable[[str], int]
-    _chunk_tokens: int
-    _overlap: int
-    _batch: int
-    _stop: Any  # threading.Event
-    _remaining: dict[str, set[str]]
-    _reused: dict[str, int]
-    _last_vectors_write: float
-    _early_group: int  # files in the next early-written group (doubles; reset per batch)
+    Owns the chunking settings and the early-group size; shares with the pipeline that composes
+    it the `progress` (with `cond`, which guards its file counts) and `stop`. `checkpoint` is
+    called before each file and change (the pipeline runs waiting ops there and holds while
+    paused); `emit_progress` reports progress (throttled by the pipeline).
+    """
 
-    # defined by the pipeline and its other mixins
-    def _delete(self, change: Change) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        store: IndexStore,
+        vectors: VectorStage,
+        emit: EventCallback,
+        roots: Callable[[], list[Path]],
+        filter_for: Callable[[Path], PathFilter],
+        *,
+        count_tokens: Callable[[str], int],
+        chunk_tokens: int,
+        overlap_tokens: int,
+        progress: IndexProgress,
+        cond: threading.Condition,
+        stop: threading.Event,
+        checkpoint: Callable[[], None],
+        emit_progress: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self._vectors = vectors
+        self._emit = emit
+        self._roots = roots
+        self._filter_for = filter_for
+        self._count_tokens = count_tokens
+        self._chunk_tokens = chunk_tokens
+        self._overlap = overlap_tokens
+        # Stored with each file's parser name: files chunked differently are re-chunked.
+        self.chunk_signature = f"@c{chunk_tokens}o{overlap_tokens}"
+        self.progress = progress
+        self._cond = cond
+        self._stop = stop
+        self._checkpoint = checkpoint
+        self._emit_progress = emit_progress
+        self._early_group = 1  # files in the next early-written group (doubles; reset per batch)
+
+    # ------------------------------------------------------------------ changes
+    def process_batch(self, batch: list[Change]) -> None:
+        group: list[Path] = []  # consecutive plain file upserts under one root
+        group_root: Path | None = None
+        self._early_group = 1  # the embedder may be idle: feed it after the first file
+        for change in batch:
+            if self._stop.is_set():
+                return
+            if change.kind == "upsert" and not change.is_dir and is_utf8_name(change.path):
+                root = self._root_of(change.path)
+                if root is not None and not os.path.isdir(change.path):
+                    if root != group_root or len(group) >= GROUP_FILES:
+                        self._flush_group(group, group_root)
+                        group, group_root = [], root
+                    group.append(Path(change.path))
+                    continue
+            self._flush_group(group, group_root)
+            group, group_root = [], None
+            self._checkpoint()
+            if not is_utf8_name(change.path) or not is_utf8_name(change.dest or ""):
+                # LanceDB strings are UTF-8: such a path cannot be stored or even looked up.
+                change = self._reject_name(change)
+                if change is None:
+                    continue
+            try:
+                if change.kind == "delete":
+                    self._delete(change)
+                elif change.kind == "move":
+                    self._move(change)
+                else:
+                    self._upsert_path(change)
+            except Exception as exc:  # one file never aborts the batch
+                log.exception("failed to apply %s", change)
+                if change.kind == "upsert" and not change.is_dir:
+                    self._fail_safely(change.path, exc)
+            if time.monotonic() - self._vectors.last_write >= VECTOR_WRITE_INTERVAL_S:
+                self._vectors.apply_vectors()
+            self._emit_progress()
+        self._flush_group(group, group_root)
+
+    def _flush_group(self, paths: list[Path], root: Path | None) -> None:
+        if paths and root is not None:
+            self._upsert_files(paths, root, self._filter_for(root))
+
+    def _reject_name(self, change: Change) -> Change | None:
+        """Report a name that is not valid UTF-8; return what is still to do with the change.
+
+        Such a path never reaches the store, so a move from it is a new file at `dest` and a
+        move to it removes the source's rows.
+        """
+        if change.kind == "move" and change.dest is not None:
+            if is_utf8_name(change.dest):
+                return Change("upsert", change.dest, is_dir=change.is_dir)
+            self._delete(Change("delete", change.path, is_dir=change.is_dir))
+            bad = change.dest
+        else:
+            bad = change.path
+        if change.kind == "delete" or change.is_dir:
+            log.warning("ignoring a path that is not valid UTF-8: %r", bad)
+            return None
+        reason = "the file name is not valid UTF-8; rename the file to index it"
+        self._emit(FileFailed(bad, reason))
+        self._done_file()
+        return None
 
     def _root_of(self, path: str) -> Path | None:
-        raise NotImplementedError
+        for root in self._roots():
+            if is_within(path, str(root)):
+                return root
+        return None
 
-    def _wait_while_paused(self) -> None:
-        raise NotImplementedError
+    def _delete(self, change: Change) -> None:
+        if change.is_dir:
+            paths = [f.path for f in self.store.list_files() if is_within(f.path, change.path)]
+        else:
+            paths = [change.path] if self.store.get_file(change.path) else []
+        if not paths:
+            return
+        self.store.remove_files(paths)
+        for p in paths:
+            self._vectors.forget(p)
+            self._emit(FileRemoved(p))
 
-    def _emit_progress(self, force: bool = False) -> None:
-        raise NotImplementedError
+    def _move(self, change: Change) -> None:
+        dest = change.dest or ""
+        if self._root_of(dest) is None:  # moved out of every watched folder
+            self._delete(Change("delete", change.path, is_dir=change.is_dir))
+            return
+        if change.is_dir:
+            self.store.move_prefix(change.path, dest)
+            self._emit(FileMoved(change.path, dest))
+            # Files under the new name may now be excluded/included differently: re-check cheaply.
+            self._upsert_path(Change("upsert", dest, is_dir=True))
+            return
+        if self.store.get_file(change.path) is None:
+            self._upsert_path(Change("upsert", dest))
+            return
+        root = self._root_of(dest)
+        assert root is not None
+        verdict = self._filter_for(root).check_file(Path(dest), root)
+        if not verdict.ok:
+            self._delete(Change("delete", change.path))
+            if verdict.skip_visible:
+                self._upsert_path(Change("upsert", dest))
+            return
+        self.store.move_file(change.path, dest, folder=str(root))
+        self._vectors.moved(change.path, dest)
+        self._emit(FileMoved(change.path, dest))
+        self._upsert_path(Change("upsert", dest))  # no-op unless the content also changed
 
-    if TYPE_CHECKING:  # from VectorStage, which follows this class in the pipeline's MRO
-
-        def _apply_vectors(self) -> None: ...
-
-        def _queue_embedding(
-            self,
-            path: str,
-            items: Sequence[tuple[str, str]],
-            lengths: Sequence[int] | None = None,
-        ) -> None: ...
+    def _upsert_path(self, change: Change) -> None:
+        path = Path(change.path)
+        root = self._root_of(change.path)
+        if root is None:
+            return
+        path_filter = self._filter_for(root)
+        if change.is_dir or path.is_dir():
+            # Reconcile the folder: index what is there, drop rows for what no longer is.
+            seen: set[str] = set()
+            files = list(path_filter.walk(path, root=root))
+            with self._cond:  # the folder counted as one file in `submit`; now its files do
+                self.progress.files_total += len(files) - 1
+            seen.update(str(f) for f in files)
+            self._upsert_files(files, root, path_filter)
+            gone = [
+                f.path for f in self.store.list_files()
+                if is_within(f.path, change.path) and f.path not in seen
+                and (not os.path.lexists(f.path)
+                     or not path_filter.check_file(Path(f.path), root).ok)
+            ]
+            for stale in gone:
+                self._delete(Change("delete", stale))
+            if not path.exists():
+                self._delete(Change("delete", change.path, is_dir=True))
+            return
+        self._upsert_files([path], root, path_filter)
 
     # ------------------------------------------------------------------ groups
-    def _embedder_hungry(self) -> bool:
-        """True when less than one batch of texts waits for the embedder (it may soon idle)."""
-        return self.embed_backlog < self._batch
-
     def _upsert_files(self, paths: list[Path], root: Path, path_filter: PathFilter) -> None:
         """Index files in groups: a handful of LanceDB commits per group, not per file."""
         for start in range(0, len(paths), GROUP_FILES):
@@ -111,7 +253,7 @@ class FileWriter:
             for path in group:
                 if self._stop.is_set():
                     return
-                self._wait_while_paused()
+                self._checkpoint()
                 try:
                     item = self._prepare_file(path, root, path_filter, records.get(str(path)))
                 except Exception as exc:  # one file never aborts the group
@@ -121,13 +263,13 @@ class FileWriter:
                 if item is None:
                     continue
                 parsed.append(item)
-                if len(parsed) >= self._early_group and self._embedder_hungry():
+                if len(parsed) >= self._early_group and self._vectors.hungry():
                     self._write_group(parsed)  # feed the embedder now (see module doc)
                     parsed = []
                     self._early_group = min(2 * self._early_group, GROUP_FILES)
             self._write_group(parsed)
-            if time.monotonic() - self._last_vectors_write >= VECTOR_WRITE_INTERVAL_S:
-                self._apply_vectors()
+            if time.monotonic() - self._vectors.last_write >= VECTOR_WRITE_INTERVAL_S:
+                self._vectors.apply_vectors()
             self._emit_progress()
 
     def _write_group(self, parsed: list[ParsedFile]) -> None:
@@ -237,8 +379,7 @@ class FileWriter:
             key, n = str(i.path), len(i.chunks)
             self._emit(FileParsed(key, n))
             if need:
-                self._reused[key] = n - len(need)
-                self._queue_embedding(key, need, lengths)
+                self._vectors.queue_embedding(key, need, lengths, reused=n - len(need))
             else:
                 self._emit(FileEmbedded(key, n, embedded=0, reused=n))
             self._done_file()
@@ -267,7 +408,7 @@ class FileWriter:
             fingerprint = {"size": seen[0], "mtime_ns": seen[1]} if seen else {}
             self._record(Path(path), root, record, FileStage.FAILED, reason, content_hash="",
                          chunk_count=0, **fingerprint)
-        self._remaining.pop(path, None)
+        self._vectors.forget(path)
         self._emit(FileFailed(path, reason))
         self._done_file()
 
@@ -279,7 +420,7 @@ class FileWriter:
         other error is recorded as the file's failure.
         """
         if isinstance(exc, StoreError):
-            self._remaining.pop(path, None)
+            self._vectors.forget(path)
             self._emit(FileFailed(path, write_failure_reason(exc)))
             self._done_file()
             return

@@ -1,9 +1,9 @@
 """The embedding half of the indexing pipeline: the embedder thread and the vector write-back.
 
-A mixin of `IndexingPipeline` (it shares the pipeline's queues, counters and condition
-variable): the writer queues chunk texts here, the embedder thread turns them into vectors, and
-the writer thread stores finished vectors in one commit per result and marks finished files
-`embedded`.
+An object `IndexingPipeline` composes (`VectorStage`, owning its queues and counters; it shares
+only the progress, the idle condition and the writer's wake-up with the pipeline): the writer
+queues chunk texts here, the embedder thread turns them into vectors, and the writer thread
+stores finished vectors in one commit per result and marks finished files `embedded`.
 
 Indexing is embedding-bound, so this thread is kept busy on full, well-sorted batches:
 - Queued texts wait in a pool of up to `POOL_TEXTS`, kept sorted by token count; each call takes
@@ -13,7 +13,7 @@ Indexing is embedding-bound, so this thread is kept busy on full, well-sorted ba
   own sort): ~2 % of the model's work saved without making calls longer.
 - `embed_backlog` (texts queued or pooled, not yet in a call) tells the writer when the
   embedder is about to run dry, so it writes what it has parsed instead of finishing a group of
-  32 files first (see `pipeline_files.FileWriter`).
+  32 files first (see `pipeline_files.FileWriter`, which asks `hungry()`).
 - The writer is woken (`_wake`) as soon as a result is ready, so vectors and the last
   `FileEmbedded` are not held back by the writer's poll interval.
 
@@ -125,29 +125,71 @@ def take_window(pool: list[_Pooled], n: int) -> list[_Pooled]:
 
 
 class VectorStage:
-    """State it relies on is created by `IndexingPipeline.__init__`."""
+    """The embedding stage: owns the embedder's queues, its memory bound and the count of
+    texts in flight. The writer hands it chunks (`queue_embedding`, `queue_stored`) and stores
+    what it returns (`apply_vectors`, writer thread only); `run` is the embedder thread.
 
-    store: IndexStore
-    progress: IndexProgress
-    embedder_error: str | None
-    _embed: Callable[[list[str]], object]
-    _emit: EventCallback
-    _batch: int
-    _busy: int  # texts queued for embedding and not yet written back (or failed)
-    _cond: threading.Condition
-    _wake: threading.Event
-    _embed_in: queue.Queue[EmbedJob | None]
-    _embed_out: queue.Queue[Any]
-    _remaining: dict[str, set[str]]
-    _reused: dict[str, int]
-    _last_vectors_write: float
-    _stop: threading.Event
-    embed_backlog: int  # texts queued, pooled or spilled, not yet handed to the model
-    _spill: deque[_Spilled]  # chunks whose texts wait in the store, oldest first
-    _spill_lock: threading.Lock  # guards `_spill`, `_held` and puts into `_embed_in`
-    _held: int  # texts in memory for the embedder: in `_embed_in` or in its pool
-    _answers: int  # answers being generated now (`answering`), guarded by `_cond`
-    _answers_since: float  # monotonic time the oldest of them began
+    Shared with the pipeline that composes it: `progress`, `cond` (guards the idle counters:
+    `busy`, `embed_backlog`, the answer holds), `wake` (set when a result is ready for the
+    writer), `stop` and `emit_progress`.
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embed: Callable[[list[str]], object],
+        emit: EventCallback,
+        *,
+        batch_size: int,
+        progress: IndexProgress,
+        cond: threading.Condition,
+        wake: threading.Event,
+        stop: threading.Event,
+        emit_progress: Callable[[], None],
+        results_waiting: int = RESULTS_WAITING,
+    ) -> None:
+        self.store = store
+        self._embed = embed
+        self._emit = emit
+        self._batch = batch_size
+        self.progress = progress
+        self._cond = cond
+        self._wake = wake
+        self._stop = stop
+        self._emit_progress = emit_progress
+        self._embed_in: queue.Queue[EmbedJob | None] = queue.Queue()
+        # (EmbedJob, vectors) | EmbedFailed | Dropped; bounded: the embedder waits for the writer
+        self._embed_out: queue.Queue[Any] = queue.Queue(maxsize=results_waiting)
+        self._spill: deque[_Spilled] = deque()  # chunks whose texts wait in the store, oldest first
+        self._spill_lock = threading.Lock()  # guards `_spill`, `_held` and puts into `_embed_in`
+        self._held = 0  # texts in memory for the embedder: in `_embed_in` or in its pool
+        self._remaining: dict[str, set[str]] = {}  # path -> chunk ids still waiting for vectors
+        self._reused: dict[str, int] = {}  # path -> chunks whose vectors were reused
+        self.busy = 0  # texts queued for embedding and not yet written back (or failed); `cond`
+        self.embed_backlog = 0  # texts queued, pooled or spilled, not yet handed to the model
+        self._answers = 0  # answers being generated now (`answering`), guarded by `cond`
+        self._answers_since = 0.0  # monotonic time the oldest of them began
+        self.embedder_error: str | None = None
+        self.last_write = 0.0  # monotonic time of the last write-back (writer thread)
+
+    # ------------------------------------------------------------------ writer side
+    def hungry(self) -> bool:
+        """True when less than one batch of texts waits for the embedder (it may soon idle)."""
+        return self.embed_backlog < self._batch
+
+    def forget(self, path: str) -> None:
+        """Writer thread: `path` left the index; vectors still coming for it settle nothing."""
+        self._remaining.pop(path, None)
+        self._reused.pop(path, None)
+
+    def moved(self, src: str, dest: str) -> None:
+        """Writer thread: chunks waiting for vectors now belong to `dest`."""
+        if src in self._remaining:
+            self._remaining[dest] = self._remaining.pop(src)
+
+    def close(self) -> None:
+        """Wake the embedder thread so it sees `stop` (it leaves unfinished work in the store)."""
+        self._embed_in.put(None)
 
     @contextmanager
     def answering(self) -> Iterator[None]:
@@ -175,19 +217,22 @@ class VectorStage:
                 self.progress.stage = "waiting for the answer"
                 self._cond.wait(0.5)
 
-    def _emit_progress(self, force: bool = False) -> None:  # defined by the pipeline
-        raise NotImplementedError
-
-    def _queue_embedding(
-        self, path: str, items: Sequence[tuple[str, str]], lengths: Sequence[int] | None = None
+    def queue_embedding(
+        self,
+        path: str,
+        items: Sequence[tuple[str, str]],
+        lengths: Sequence[int] | None = None,
+        reused: int = 0,
     ) -> None:
-        """Queue chunk (id, embed text) pairs of one file; `lengths` are their token counts.
+        """Queue chunk (id, embed text) pairs of one file; `lengths` are their token counts,
+        `reused` the file's chunks that kept their vectors (reported with `FileEmbedded`).
 
         The texts go to the embedder in memory while fewer than `HELD_TEXTS` are held there;
         otherwise only the ids are kept and the texts are read back from the store later.
         """
         if not items:
             return
+        self._reused[path] = reused
         if lengths is None:  # resumed from the store: ~4 characters per token is near enough
             lengths = [len(t) // 4 + 2 for _, t in items]
         ids = [i for i, _ in items]
@@ -201,7 +246,7 @@ class VectorStage:
                 return
         self._spill_ids(path, ids, list(lengths))
 
-    def _queue_stored(self, path: str, ids: Sequence[str]) -> None:
+    def queue_stored(self, path: str, ids: Sequence[str]) -> None:
         """Queue chunks already in the store by id only (resuming): texts are read back later."""
         if ids:
             self._count_queued(path, list(ids))
@@ -211,7 +256,7 @@ class VectorStage:
         self._remaining.setdefault(path, set()).update(ids)
         with self._cond:
             self.progress.chunks_pending += len(ids)
-            self._busy += len(ids)
+            self.busy += len(ids)
             self.embed_backlog += len(ids)
 
     def _spill_ids(self, path: str, ids: list[str], lengths: list[int] | None) -> None:
@@ -221,7 +266,7 @@ class VectorStage:
             if wake:  # the embedder may be blocked on an empty queue: an empty job wakes it
                 self._embed_in.put(EmbedJob([], [], []))
 
-    def _embed_loop(self) -> None:
+    def run(self) -> None:
         """Embedder thread: pools queued texts, embeds windows of similar length."""
         pool: list[_Pooled] = []
         seq = 0
@@ -334,7 +379,7 @@ class VectorStage:
                     return  # unfinished work stays recorded in the store
         self._wake.set()
 
-    def _apply_vectors(self, everything: bool = False) -> None:
+    def apply_vectors(self, everything: bool = False) -> None:
         """Writer side: store finished vectors (one commit of at most `WRITE_BACK_ROWS`, or
         all that wait with `everything`), update file stages."""
         while True:
@@ -362,11 +407,11 @@ class VectorStage:
         more = not self._embed_out.empty()
         if more:
             self._wake.set()  # the writer comes straight back for the rest
-        self._last_vectors_write = time.monotonic()
+        self.last_write = time.monotonic()
         gone = sum(len(d.ids) for d in dropped)
         if failed or gone:
             with self._cond:
-                self._busy -= failed
+                self.busy -= failed
                 self.progress.chunks_pending = max(0, self.progress.chunks_pending - gone)
                 self._cond.notify_all()
         if not results and not dropped:
@@ -398,8 +443,8 @@ class VectorStage:
                 self._emit(FileEmbedded(record.path, n, embedded=n - reused, reused=reused))
         finally:
             with self._cond:
-                self._busy -= sum(len(job.ids) for job, _ in results)
-                self._busy -= sum(len(d.ids) for d in dropped)
+                self.busy -= sum(len(job.ids) for job, _ in results)
+                self.busy -= sum(len(d.ids) for d in dropped)
                 self._cond.notify_all()
         self._emit_progress()
         return more

@@ -74,7 +74,7 @@ def small_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def queued_texts(kb: KnowledgeBase) -> int:
-    return sum(len(job.texts) for job in list(pipe_of(kb)._embed_in.queue))
+    return sum(len(job.texts) for job in list(pipe_of(kb).vectors._embed_in.queue))
 
 
 def settings_for(tmp_path: Path, docs: Path) -> Any:
@@ -123,7 +123,7 @@ def test_backlog_beyond_the_bound_waits_in_the_store_and_is_embedded_once(
         assert kb.search("mem11z0w3", mode="bm25")
         # The old pipeline queued all 60 texts here; now at most HELD_TEXTS are in memory.
         assert queued_texts(kb) <= pv.HELD_TEXTS
-        assert sum(len(s.ids) for s in pipe_of(kb)._spill) >= FILES * PARAS - 2 * pv.HELD_TEXTS
+        assert sum(len(s.ids) for s in pipe_of(kb).vectors._spill) >= FILES * PARAS - 2 * pv.HELD_TEXTS
 
         emb.gate.set()
         assert kb.wait_idle(TIMEOUT)
@@ -132,7 +132,7 @@ def test_backlog_beyond_the_bound_waits_in_the_store_and_is_embedded_once(
         assert store.pending_count() == 0
         assert Counter(emb.texts) == stored_embed_texts(kb, files)  # each exactly once
         assert_vector_index_matches_store(kb)
-        assert not pipe_of(kb)._spill and pipe_of(kb)._held == 0
+        assert not pipe_of(kb).vectors._spill and pipe_of(kb).vectors._held == 0
     finally:
         emb.gate.set()
         kb.close()

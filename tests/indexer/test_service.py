@@ -13,7 +13,9 @@ Pinned here:
 - a new chunk size re-chunks every file on the next scan (chunk_signature) and re-embeds only
   chunk texts that did not exist before;
 - a file that loses its chunks (grown over the size limit, or emptied) gets a files-table row that
-  describes it as it is now, so the GUI shows no phantom chunks and the next scan leaves it alone.
+  describes it as it is now, so the GUI shows no phantom chunks and the next scan leaves it alone;
+- one writer: `retry`, `index()`'s settle and the start-up promotion of fully embedded files
+  write on the `cairn-writer` thread, not on the caller's (docs/architecture.md, threads).
 
 Why: the scanner is the only thing that sees changes made while Cairn was closed, and mixing the
 vectors of two models gives silently wrong search results that no error ever reveals.
@@ -22,6 +24,7 @@ vectors of two models gives silently wrong search results that no error ever rev
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from indexer.errors import StoreError
 from indexer.events import (
     Event,
     FileEmbedded,
@@ -42,7 +46,7 @@ from indexer.events import (
 from indexer.ingest.changes import Change
 from indexer.ingest.file_state import hash_file
 from indexer.service import KnowledgeBase
-from indexer.storage.store import rebuild_dir_for
+from indexer.storage.store import IndexStore, rebuild_dir_for
 from models.embedder import Vector
 from tests.indexer.builders import (
     TIMEOUT,
@@ -356,3 +360,129 @@ def test_chunk_size_change_rechunks_and_reuses_unchanged_vectors(tmp_path: Path)
         assert kb.index(timeout=TIMEOUT).unchanged == 2, "re-chunked once, not on every scan"
     finally:
         kb.close()
+
+
+# --------------------------------------------------------------------------- one writer thread
+STORE_WRITES = ("upsert_files", "set_stage", "set_stages", "remove_files", "move_file",
+                "move_prefix", "replace_chunks", "remove_chunks", "set_vectors", "maintain",
+                "settle")
+
+
+@pytest.fixture
+def store_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every store write made during the test, as (method, name of the thread that made it)."""
+    seen: list[tuple[str, str]] = []
+    for name in STORE_WRITES:
+        real = getattr(IndexStore, name)
+
+        def wrapper(self: IndexStore, *args: Any, _real: Any = real, _name: str = name,
+                    **kwargs: Any) -> Any:
+            seen.append((_name, threading.current_thread().name))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(IndexStore, name, wrapper)
+    return seen
+
+
+def test_retry_and_index_write_on_the_writer_thread(
+    tmp_path: Path, store_writes: list[tuple[str, str]]
+) -> None:
+    docs = make_docs(tmp_path)
+    write_doc(docs / "a.txt", paragraphs("alpha", 3))
+    empty = docs / "empty.txt"
+    empty.write_text("", encoding="utf-8")  # fails: no text could be extracted
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs], chunk_tokens=32))
+    try:
+        kb.index(timeout=TIMEOUT)
+        assert ("settle", "cairn-writer") in store_writes  # done before index() returned
+        assert store_of(kb).get_file(str(empty)).stage == FileStage.FAILED  # type: ignore[union-attr]
+
+        write_doc(empty, paragraphs("fixed", 2))
+        kb.set_paused(True)  # a paused writer still takes ops: retry must not hang
+        before = len(store_writes)
+        kb.retry(str(empty))
+        record = store_of(kb).get_file(str(empty))
+        assert record is not None and record.stage == FileStage.QUEUED
+        assert ("set_stages", "cairn-writer") in store_writes[before:]
+        kb.set_paused(False)
+        kb.index(timeout=TIMEOUT)
+        record = store_of(kb).get_file(str(empty))
+        assert record is not None and record.stage == FileStage.EMBEDDED
+        assert kb.search("fixed1w3", mode="bm25")
+    finally:
+        kb.close()
+    off_writer = {(name, thread) for name, thread in store_writes if thread != "cairn-writer"}
+    assert not off_writer, f"store writes off the writer thread: {off_writer}"
+
+
+def test_retry_many_files_is_one_writer_job(
+    tmp_path: Path, store_writes: list[tuple[str, str]]
+) -> None:
+    """Re-chunking re-queues every file: one job on the writer, every row `queued` on return."""
+    docs = make_docs(tmp_path)
+    for name in ("a", "b", "c"):
+        write_doc(docs / f"{name}.txt", paragraphs(name, 2))
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs], chunk_tokens=32))
+    try:
+        kb.index(timeout=TIMEOUT)
+        kb.retry()  # nothing to do: returns at once, writes nothing
+        kb.set_paused(True)
+        before = len(store_writes)
+        paths = [str(docs / f"{name}.txt") for name in ("a", "b", "c")]
+        kb.retry(*paths)
+        assert all(store_of(kb).get_file(p).stage == FileStage.QUEUED  # type: ignore[union-attr]
+                   for p in paths)
+        assert store_writes[before] == ("set_stages", "cairn-writer")  # one commit for all
+        assert ("set_stage", "cairn-writer") not in store_writes[before:]
+        kb.set_paused(False)
+        kb.index(timeout=TIMEOUT)
+        assert all(store_of(kb).get_file(p).stage == FileStage.EMBEDDED  # type: ignore[union-attr]
+                   for p in paths)
+    finally:
+        kb.close()
+    assert all(thread == "cairn-writer" for _, thread in store_writes)
+
+
+def test_start_up_promotion_writes_on_the_writer_thread(
+    tmp_path: Path, store_writes: list[tuple[str, str]]
+) -> None:
+    """A crash between the last vectors and the stage update leaves a file `parsed` with every
+    vector stored; the next start marks it `embedded`, on the writer thread too."""
+    docs = make_docs(tmp_path)
+    f = docs / "a.txt"
+    write_doc(f, paragraphs("alpha", 3))
+    settings = make_settings(tmp_path / "home", [docs], chunk_tokens=32)
+    kb, _ = open_kb(settings)
+    try:
+        kb.index(timeout=TIMEOUT)
+        store = store_of(kb)
+        pipe_of(kb).on_writer(lambda: store.set_stage(str(f), FileStage.PARSED))
+    finally:
+        kb.close()
+    kb, _ = open_kb(settings)
+    try:
+        record = store_of(kb).get_file(str(f))  # promoted before open() returned
+        assert record is not None and record.stage == FileStage.EMBEDDED
+    finally:
+        kb.close()
+    assert store_writes.count(("set_stage", "cairn-writer")) == 2
+    assert all(thread == "cairn-writer" for _, thread in store_writes), store_writes
+
+
+def test_writer_ops_report_errors_and_a_stopped_pipeline(tmp_path: Path) -> None:
+    docs = make_docs(tmp_path)
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    pipeline = pipe_of(kb)
+    try:
+        assert pipeline.on_writer(lambda: threading.current_thread().name) == "cairn-writer"
+
+        def broken() -> None:
+            raise ValueError("op failed")
+
+        with pytest.raises(ValueError, match="op failed"):
+            pipeline.on_writer(broken)
+        assert pipeline.on_writer(lambda: 7, timeout=TIMEOUT) == 7  # the writer lives on
+    finally:
+        kb.close()
+    with pytest.raises(StoreError):
+        pipeline.on_writer(lambda: None)
