@@ -280,8 +280,7 @@ class KnowledgeBase:
                 if change.rechunk:
                     # Unchanged files are skipped by content hash: re-queue every file so it is
                     # split again (chunks whose text did not change keep their vectors).
-                    for record in fresh.files():
-                        fresh.retry(record.path)
+                    fresh.retry(*(record.path for record in fresh.files()))
                 fresh.start_watching()
         except BaseException:
             fresh.close()
@@ -390,17 +389,25 @@ class KnowledgeBase:
         _, pipeline, _ = self._require_open()
         pipeline.set_paused(paused)
 
-    def retry(self, path: str) -> None:
-        """Re-queue one file (e.g. a failed one after the user fixed it); returns once its row
-        says `queued`. The writer thread writes the row, then takes the change."""
+    def retry(self, *paths: str) -> None:
+        """Re-queue files (e.g. a failed one after the user fixed it, or every file to re-chunk);
+        returns once their rows say `queued`. The writer thread writes the rows, then takes the
+        changes — in one job, so re-queuing a whole index waits for the writer once, not once
+        per file."""
         store, pipeline, _ = self._require_open()
 
         def requeue() -> None:
-            if store.get_file(path) is not None:
-                store.set_stage(path, FileStage.QUEUED, "retry requested")
-            pipeline.submit([Change("upsert", path)])  # after the row, even if we stop waiting
+            if len(paths) == 1:
+                known = [p for p in paths if store.get_file(p) is not None]
+            else:  # one read and one commit for the lot
+                indexed = {f.path for f in store.list_files()}
+                known = [p for p in paths if p in indexed]
+            store.set_stages(known, FileStage.QUEUED, "retry requested")
+            # after the rows, even if the caller stops waiting
+            pipeline.submit([Change("upsert", path) for path in paths])
 
-        pipeline.on_writer(requeue)
+        if paths:
+            pipeline.on_writer(requeue)
 
     def files(self, folder: str | None = None) -> list[FileRecord]:
         store, _, _ = self._require_open()
