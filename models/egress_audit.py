@@ -25,8 +25,10 @@ Stdlib only: `models` must not import `indexer` or Qt, and the CLI imports this 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -160,10 +162,19 @@ def trace_command(
         "-e", "trace=" + ",".join(TRACED_SYSCALLS), "-e", "signal=none",
         "-o", str(trace_dir / "trace"), "--", *argv,
     ]  # fmt: skip
-    return subprocess.run(
-        command, env=dict(env) if env is not None else None, cwd=cwd, capture_output=True,
-        text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+    # Its own process group: on a timeout strace would only detach, and the traced process
+    # (with every thread it started) would run on untraced, so the whole group is killed.
+    with subprocess.Popen(
+        command, env=dict(env) if env is not None else None, cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            out, errs = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, errs)
 
 
 # ----------------------------------------------------------------------------- parsing

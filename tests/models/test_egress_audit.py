@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,20 @@ def test_trace_sees_a_native_lookup_the_guard_cannot(tmp_path: Path) -> None:
     assert all(a.kind == "dns" for a in report.attempts), [a.describe() for a in report.attempts]
     # blamed on the native caller (ctypes' libffi), not on Python's socket module
     assert not any("_socket" in a.library for a in report.attempts)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="strace is Linux only")
+def test_a_trace_that_times_out_leaves_no_process_behind(tmp_path: Path) -> None:
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    marker = tmp_path / "still-running"
+    late = tmp_path / "late.py"  # a grandchild that writes `marker` after 3 s, if still alive
+    late.write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w').close()\n")
+    parent = tmp_path / "parent.py"
+    parent.write_text("import subprocess, sys, time\n"
+                      f"subprocess.Popen([sys.executable, {str(late)!r}])\n"
+                      "time.sleep(60)\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        trace_command([sys.executable, str(parent)], tmp_path / "trace", timeout=1.5)
+    time.sleep(4)  # the grandchild would have written its file by now, had it survived
+    assert not marker.exists()
