@@ -551,20 +551,11 @@ class IndexStore:
                     vector_matrix(batch.column("vector"), self.dim),
                 )
 
-    def chunks_table(self) -> Any:
-        """The read handle of the chunks table, for benchmarks and diagnostics only."""
-        return self._t.reader("chunks")
-
     @property
     def tables(self) -> TableSet:
-        """The handles this store reads and writes through (`store_tables.TableSet`).
-
-        Public so that diagnostics, benchmarks and tests need not reach into private state: the
-        files table's index statistics, the size of LanceDB's caches, and the tests that make a
-        handle fail (a full disk at the writer's handle) or write behind the store's back. Normal
-        code uses the methods above: a write through these handles bypasses the single-writer
-        lock and the known-chunk-paths bookkeeping.
-        """
+        """The table handles (`store_tables.TableSet`), for diagnostics, benchmarks and tests:
+        index statistics, cache sizes, a handle made to fail (a full disk). Normal code uses the
+        methods above: writing through these bypasses the single-writer lock and bookkeeping."""
         return self._t
 
     # ----------------------------------------------------------------- maintenance

@@ -281,7 +281,7 @@ def test_one_shot_index_leaves_no_row_outside_the_full_text_index(tmp_path: Path
     kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
     try:
         kb.index(timeout=TIMEOUT)
-        stats = kb.store.chunks_table().index_stats("text_idx")
+        stats = kb.store.tables.reader("chunks").index_stats("text_idx")
         assert stats.num_unindexed_rows == 0 and stats.num_indexed_rows == kb.status().chunks > 0
     finally:
         kb.close()
@@ -299,7 +299,7 @@ def test_the_idle_writer_settles_rows_left_outside_the_full_text_index(tmp_path:
         assert kb.wait_idle(TIMEOUT)
 
         def unindexed() -> int:
-            return int(kb.store.chunks_table().index_stats("text_idx").num_unindexed_rows)
+            return int(kb.store.tables.reader("chunks").index_stats("text_idx").num_unindexed_rows)
 
         assert unindexed() > 0  # a few fragments: no compaction is due
         kb.store.policy = replace(kb.store.policy, min_interval_s=0.0)

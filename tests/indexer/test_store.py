@@ -189,7 +189,7 @@ def test_keyword_searchable_immediately_after_replace_chunks(store: IndexStore) 
     store.replace_chunks("/docs/a.md", "/docs", ".md", make_chunks(["alpha beta"]))
     store.maintain(force=True)  # the FTS index now covers the first file...
     store.replace_chunks("/docs/b.md", "/docs", ".md", make_chunks(["zebra crossing guide"]))
-    stats = store.chunks_table().index_stats("text_idx")
+    stats = store.tables.reader("chunks").index_stats("text_idx")
     assert stats.num_unindexed_rows == 1  # ...but not the second one (LanceDB behaviour)
     hits = store.keyword_search("zebra", 5)
     assert [h["path"] for h in hits] == ["/docs/b.md"]  # searched flat until optimize()
@@ -375,7 +375,7 @@ def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
     folds them in. Lookups agree before and after, and after deletes."""
     policy = MaintenancePolicy(bulk_commits=0)  # only maintain() compacts here
     store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
-    chunks, files = store.chunks_table(), store.tables.reader("files")
+    chunks, files = store.tables.reader("chunks"), store.tables.reader("files")
     names = {i.name for i in chunks.list_indices()}
     assert {"path_idx", "id_idx", "text_hash_idx", "text_idx"} <= names
     assert "path_idx" in {i.name for i in files.list_indices()}
@@ -395,19 +395,19 @@ def test_scalar_indexes_cover_new_rows_after_maintain_and_lookups_stay_exact(
         )
 
     before = lookups()
-    assert _index_rows(store.chunks_table(), "path_idx") == (0, 24)  # flat until compaction
+    assert _index_rows(store.tables.reader("chunks"), "path_idx") == (0, 24)  # flat until compaction
     store.maintain(force=True)
-    assert _index_rows(store.chunks_table(), "path_idx") == (24, 0)
-    assert _index_rows(store.chunks_table(), "text_hash_idx") == (24, 0)
+    assert _index_rows(store.tables.reader("chunks"), "path_idx") == (24, 0)
+    assert _index_rows(store.tables.reader("chunks"), "text_hash_idx") == (24, 0)
     assert _index_rows(store.tables.reader("files"), "path_idx") == (12, 0)
     assert lookups() == before
     store.replace_chunks(paths[3], "/docs", ".md", make_chunks(["rewritten"]))
     store.remove_files(paths[:2])
-    assert _index_rows(store.chunks_table(), "path_idx")[1] == 1  # the new row
+    assert _index_rows(store.tables.reader("chunks"), "path_idx")[1] == 1  # the new row
     assert [r["text"] for r in store.chunks_for_file(paths[3])] == ["rewritten"]
     assert store.get_files(paths[:3]) == [store.get_file(paths[2])]
     store.maintain(force=True)
-    assert _index_rows(store.chunks_table(), "path_idx") == (19, 0)
+    assert _index_rows(store.tables.reader("chunks"), "path_idx") == (19, 0)
     assert [r["text"] for r in store.chunks_for_file(paths[3])] == ["rewritten"]
     assert store.chunks_for_file(paths[0]) == []
 
@@ -427,18 +427,18 @@ def test_settling_folds_new_rows_into_the_full_text_index_so_copies_score_alike(
     store.maintain(force=True)
     store.replace_chunks("/docs/copy-a.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
     store.replace_chunks("/docs/copy-b.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
-    assert _index_rows(store.chunks_table(), "text_idx")[1] == 2
+    assert _index_rows(store.tables.reader("chunks"), "text_idx")[1] == 2
     assert store.maintain() == []  # two fragments: not due for compaction
     store.close()
 
     store = IndexStore.open(tmp_path / "index", "m", DIM, policy=policy)
     assert store.maintain(settle=True) == ["chunks"]  # left outside by the last session
-    assert _index_rows(store.chunks_table(), "text_idx") == (14, 0)
+    assert _index_rows(store.tables.reader("chunks"), "text_idx") == (14, 0)
     scores = [r["_score"] for r in store.keyword_search("lighthouse keeper", 5)]
     assert len(scores) == 2 and scores[0] == pytest.approx(scores[1], rel=1e-9)
     store.replace_chunks("/docs/copy-c.md", "/docs", ".md", make_chunks(["lighthouse keeper log"]))
     assert store.settle() == ["chunks"]
-    assert _index_rows(store.chunks_table(), "text_idx")[1] == 0
+    assert _index_rows(store.tables.reader("chunks"), "text_idx")[1] == 0
     store.close()
 
 
@@ -452,7 +452,7 @@ def test_writes_compact_on_their_own_during_a_bulk_run(tmp_path: Path) -> None:
         store.replace_chunks(f"/docs/b{i}.md", "/docs", ".md", make_chunks([f"bulk word{i}"]))
         peak = max(peak, store.fragment_count())
     assert peak <= 11
-    indexed, unindexed = _index_rows(store.chunks_table(), "path_idx")
+    indexed, unindexed = _index_rows(store.tables.reader("chunks"), "path_idx")
     assert indexed >= 40 and unindexed < 10
     assert store.chunk_count() == 45
     assert [h["path"] for h in store.keyword_search("word44", 3)] == ["/docs/b44.md"]
@@ -505,7 +505,7 @@ def test_known_paths_skip_lookups_for_new_files_and_never_duplicate_rows(
     assert store.chunks_for_file("/docs/new.md") == []
 
     # rows added through the writer's handle behind the store's back (as a bulk loader does)
-    foreign = store.chunks_table().search().where("path = '/docs/moved.md'").to_arrow()
+    foreign = store.tables.reader("chunks").search().where("path = '/docs/moved.md'").to_arrow()
     foreign = foreign.set_column(foreign.schema.get_field_index("path"), "path",
                                  pa.array(["/docs/foreign.md"] * foreign.num_rows))  # fmt: skip
     store.tables.writer("chunks").add(foreign)
