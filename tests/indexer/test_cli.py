@@ -230,10 +230,16 @@ def test_ask_streams_the_answer_then_lists_sources(
     monkeypatch.setattr(FakeGenerator, "stream", spy)
     result = cairn(home, "ask", WALRUS_Q, "--no-cache")
     assert result.exit_code == 0
-    assert len(on_screen) > 3 and on_screen[0] == ""
-    assert on_screen[-1].startswith("The walrus keeps a ledger")  # before generation ended
+    assert len(on_screen) > 3
+    # Before the model's first piece only the passages it is reading are on screen (sources
+    # first); the answer then grows after them.
+    reading = on_screen[0]
+    assert reading.startswith("Reading ") and "walrus.md" in reading
+    assert all(screen.startswith(reading) for screen in on_screen)
+    streamed = on_screen[-1][len(reading):]
+    assert streamed.startswith("The walrus keeps a ledger")  # before generation ended
     out = result.stdout
-    answer_at = out.index("The walrus keeps a ledger of tides in the harbour. [1]")
+    answer_at = out.index("The walrus keeps a ledger of tides in the harbour. [1]", len(reading))
     sources_at = out.index("Sources")
     assert answer_at < sources_at
     sources = out[sources_at:]
