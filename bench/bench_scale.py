@@ -91,7 +91,7 @@ mark("indexed", seconds=round(time.perf_counter() - t0, 1))
 kb.store.maintain(force=True)
 mark("maintained")
 vecs = kb.vectors
-tables = kb.store._t
+tables = kb.store.tables
 report = {
     "files": kb.store.file_count(), "chunks": kb.store.chunk_count(),
     "vector_rows": len(vecs), "vector_index_mb": round((vecs.nbytes if hasattr(type(vecs), "nbytes") else vecs._vecs.nbytes) / 1e6, 1),

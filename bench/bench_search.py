@@ -104,7 +104,7 @@ def bulk_load(store: IndexStore, corpus: Corpus, n_chunks: int) -> float:
     """Write rows straight into the chunks table in large batches (benchmark setup only: the
     pipeline writes one file per commit through replace_chunks)."""
     start = time.perf_counter()
-    table = store._t.writer("chunks")
+    table = store.tables.writer("chunks")
     batch = 20_000
     for lo in range(0, n_chunks, batch):
         n = min(batch, n_chunks - lo)
@@ -220,7 +220,7 @@ def measure_queries(
                 lambda i, m=mode: retriever.search(queries[i], K, mode=m), n
             )
     if lance:
-        table = store.chunks_table()
+        table = store.tables.reader("chunks")
 
         def flat(i: int) -> pa.Table:
             q = table.search(qvecs[i]).distance_type("cosine").limit(K)

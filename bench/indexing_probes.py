@@ -230,7 +230,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 def stored_embed_texts(kb: KnowledgeBase) -> list[str]:
     """Every stored chunk's embed text (same rule as Chunk.embed_text / pipeline._embed_text)."""
     assert kb.store is not None
-    table = kb.store.chunks_table().to_arrow()
+    table = kb.store.tables.reader("chunks").to_arrow()
     cols = table.column_names
     texts = table.column("text").to_pylist()
     heads = table.column("heading").to_pylist() if "heading" in cols else [""] * len(texts)
