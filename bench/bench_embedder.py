@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # raw ONNX Runtime sessions here too (models/offline.py)
 
 from models.catalog import DEFAULT_EMBEDDER
 from models.embedder import DEFAULT_MAX_BATCH_TOKENS, FastEmbedEmbedder, plan_batches

@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # before and after are measured by the same instrumentation).
 CODE_ROOT = Path(os.environ.get("CAIRN_BENCH_CODE_ROOT") or ROOT).resolve()
 sys.path.insert(0, str(CODE_ROOT))
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # raw ONNX Runtime sessions here too (models/offline.py)
 
 from indexing_probes import (
     EmbedCounter,
