@@ -65,6 +65,12 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "top_k",
         "context_passages",
         "min_relevance",
+        "second_look",
+        "passage_focus",
+        "focus_keep",
+        "answer_format",
+        "worked_examples",
+        "strict_numbers",
         "max_answer_tokens",
         "temperature",
         "include_globs",
@@ -143,6 +149,37 @@ class Settings(BaseSettings):
         True,
         description="When the model says 'couldn't find' but keyword and semantic search rank "
         "the same passage first, ask again with that passage alone (docs/quality.md).",
+    )
+
+    passage_focus: Literal["chunks", "sentences"] = Field(
+        "chunks",
+        description="What the model reads of each passage: the whole chunk, or only the "
+        "sentences that bear on the question with their neighbours (shorter prompt, sooner "
+        "first token; docs/quality.md).",
+    )
+    focus_keep: float = Field(
+        0.45, ge=0.1, le=1.0,
+        description="With passage_focus 'sentences': the share of the passages' tokens kept.",
+    )
+    answer_format: Literal["free", "quotes", "quotes_strict"] = Field(
+        "free",
+        description="'quotes': the model first copies the sentences it answers from (checked "
+        "word for word; citations come from them; no checked quote = 'couldn't find'), then "
+        "answers. 'quotes_strict': the same shape enforced by a llama.cpp grammar (slower "
+        "decoding on CPUs). 'free': it answers and cites directly.",
+    )
+
+    worked_examples: bool = Field(
+        False,
+        description="Show the model three worked examples (a default value, arithmetic, a "
+        "refusal) before each question; they stay in the model's cached prefix, so they cost "
+        "no time after the first question (docs/quality.md).",
+    )
+
+    strict_numbers: bool = Field(
+        False,
+        description="Answer 'couldn't find' when the answer states a number that its passages "
+        "and the question do not contain and one step of arithmetic on theirs does not give.",
     )
 
     allow_network: bool = Field(

@@ -474,7 +474,8 @@ class KnowledgeBase:
         copies (they may be changed in place, by `reconfigure` or directly), not per question."""
         s = self.settings
         key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
-               s.max_answer_tokens, s.temperature)
+               s.max_answer_tokens, s.temperature, s.passage_focus, s.focus_keep,
+               s.answer_format, s.worked_examples, s.strict_numbers)
         with self._answerer_lock:
             if self._answerer_built is None or self._answerer_built[0] != key:
                 self._answerer_built = (key, self._build_answerer())
@@ -503,6 +504,11 @@ class KnowledgeBase:
             context_passages=s.context_passages,
             min_relevance=s.min_relevance,
             second_look=s.second_look,
+            passage_focus=s.passage_focus,
+            focus_keep=s.focus_keep,
+            answer_format=s.answer_format,
+            worked_examples=s.worked_examples,
+            strict_numbers=s.strict_numbers,
             max_answer_tokens=s.max_answer_tokens,
             temperature=s.temperature,
             count_tokens=embedder.count_tokens,

@@ -47,6 +47,7 @@ class Generator(Protocol):
     `with contextlib.closing(...)`), because the model stays locked while it is open. `cancel`
     is checked between tokens (and, for llama.cpp, between slices of a long prompt evaluation);
     cancelling ends the iteration normally with `last_stats.finish_reason == "cancelled"`.
+    `grammar` (llama.cpp GBNF) constrains what may be generated, e.g. quote-first answers.
     """
 
     model_id: str
@@ -65,6 +66,7 @@ class Generator(Protocol):
         temperature: float,
         cancel: threading.Event | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]: ...
 
 
@@ -226,6 +228,7 @@ class LlamaCppGenerator:
         self._lock = threading.Lock()
         self._llm: Any = None
         self._last_stats: GenerationStats | None = None
+        self._grammars: dict[str, Any] = {}
 
     @property
     def last_stats(self) -> GenerationStats | None:
@@ -293,6 +296,16 @@ class LlamaCppGenerator:
 
     # -- generation -----------------------------------------------------------------------
 
+    def _grammar(self, text: str) -> Any:
+        """The compiled llama.cpp grammar for `text` (parsed once per distinct grammar)."""
+        compiled = self._grammars.get(text)
+        if compiled is None:
+            import llama_cpp
+
+            compiled = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
+            self._grammars[text] = compiled
+        return compiled
+
     def _acquire(self, cancel: threading.Event | None) -> bool:
         """Wait for the model, giving up if `cancel` is set meanwhile."""
         while not self._lock.acquire(timeout=0.1):
@@ -308,6 +321,7 @@ class LlamaCppGenerator:
         temperature: float,
         cancel: threading.Event | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         if not self._acquire(cancel):
             self._last_stats = GenerationStats(0, 0, 0, 0.0, 0.0, None, "cancelled")
@@ -328,6 +342,7 @@ class LlamaCppGenerator:
                 temperature=temperature,
                 stop=stop or [],
                 stream=True,
+                grammar=self._grammar(grammar) if grammar else None,
             )
             try:
                 for chunk in chunks:
@@ -460,6 +475,14 @@ class FakeGenerator:
         first = _SENTENCE_END.split(passages[best].strip(), maxsplit=1)[0].strip()
         return f"{first} [{best}]"
 
+    def quoted(self, answer: str) -> str:
+        """`answer` in the quote-first shape a grammar asks for (the fake does not parse it)."""
+        found = re.match(r"^(.*) \[(\d+)\]$", answer, re.DOTALL)
+        if found is None:
+            return f"Quotes: none\nAnswer: {answer}"
+        sentence = found.group(1).replace('"', "'").replace("\n", " ")
+        return f'Quotes:\n[{found.group(2)}] "{sentence}"\nAnswer: {answer}'
+
     def stream(
         self,
         messages: Messages,
@@ -468,6 +491,7 @@ class FakeGenerator:
         temperature: float,
         cancel: threading.Event | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         self.calls += 1
         start = time.perf_counter()
@@ -479,6 +503,9 @@ class FakeGenerator:
             cached += 1
         self._previous_prompt = prompt
         text = self.answer(messages)
+        system = " ".join(m.get("content", "") for m in messages if m.get("role") == "system")
+        if grammar or "Quotes:" in system:  # asked for the quote-first shape (answer.quotes)
+            text = self.quoted(text)
         for s in stop or []:
             if s and s in text:
                 text = text[: text.index(s)]

@@ -35,7 +35,18 @@ from indexer.answer.citations import (
     repoint_citations,
     restates_question,
 )
+from indexer.answer.examples import EXAMPLES
+from indexer.answer.focus import focus_texts
+from indexer.answer.numbers import invented_numbers
 from indexer.answer.passages import format_passages, redact_instructions, select_passages
+from indexer.answer.quotes import (
+    GRAMMAR,
+    SYSTEM_PROMPT_QUOTES,
+    USER_SUFFIX_QUOTES,
+    AnswerFilter,
+    parse_reply,
+    with_quote_citations,
+)
 from indexer.records import Anchor, SearchHit
 
 if TYPE_CHECKING:
@@ -157,14 +168,24 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
 
 
 def build_messages(
-    question: str, passages: Sequence[SearchHit], history: Sequence[Turn] = ()
+    question: str,
+    passages: Sequence[SearchHit],
+    history: Sequence[Turn] = (),
+    *,
+    texts: Sequence[str] | None = None,
+    quotes: bool = False,
+    examples: bool = False,
 ) -> list[dict[str, str]]:
     """System rules, the question, passages, the last exchange (for "it"/"that"), the question.
 
     The question comes first too, so a small model reads the passages looking for its answer
     (asked only at the end, the 1.5B more often replied that no passage answered it; measured
     in docs/quality.md). The system message never changes, so llama.cpp reuses its cached prefix; the conversation
-    goes after the passages, where it cannot be mistaken for a source.
+    goes after the passages, where it cannot be mistaken for a source. `texts` are the
+    passages' texts as the model should read them (cut to their best sentences); `quotes` asks
+    for the quote-first reply (`indexer.answer.quotes`); `examples` puts the worked examples
+    (`indexer.answer.examples`) between the system message and the question, where they stay
+    in the cached prefix.
     """
     earlier = ""
     if history:
@@ -179,13 +200,16 @@ def build_messages(
         "Question: "
         + question.strip()
         + "\n\nPassages from my documents:\n\n"
-        + format_passages(passages)
+        + format_passages(passages, texts)
         + earlier
         + "\n\nQuestion: "
         + question.strip()
-        + "\nAnswer using only the passages above and cite them like [1]."
+        + (USER_SUFFIX_QUOTES if quotes
+           else "\nAnswer using only the passages above and cite them like [1].")
     )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    system = SYSTEM_PROMPT_QUOTES if quotes else SYSTEM_PROMPT
+    shown = list(EXAMPLES) if examples and not quotes else []
+    return [{"role": "system", "content": system}, *shown, {"role": "user", "content": user}]
 
 
 def best_relevance(hits: Sequence[SearchHit]) -> float:
@@ -206,7 +230,7 @@ def _add_first_look(stats: dict[str, float | int | str | None],
     waited = number(first.get("generate_s"))
     stats["ttft_s"] = round(waited + number(stats.get("ttft_s")), 3)
     stats["generate_s"] = round(waited + number(stats.get("generate_s")), 3)
-    for name in ("prompt_tokens", "completion_tokens"):
+    for name in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"):
         if first.get(name) is not None or stats.get(name) is not None:
             stats[name] = int(number(first.get(name)) + number(stats.get(name)))
 
@@ -270,6 +294,11 @@ class Answerer:
         model_id: Callable[[], str] = lambda: "",
         context_size: Callable[[], int] = lambda: 4096,
         second_look: bool = True,
+        passage_focus: Literal["chunks", "sentences"] = "chunks",
+        focus_keep: float = 0.45,
+        answer_format: Literal["free", "quotes", "quotes_strict"] = "free",
+        worked_examples: bool = False,
+        strict_numbers: bool = False,
     ) -> None:
         self._search = search
         self._generator = generator
@@ -283,6 +312,11 @@ class Answerer:
         self._model_id = model_id
         self._context_size = context_size
         self.second_look = second_look
+        self.passage_focus = passage_focus
+        self.focus_keep = focus_keep
+        self.answer_format = answer_format
+        self.worked_examples = worked_examples
+        self.strict_numbers = strict_numbers
 
     def stream(
         self,
@@ -313,13 +347,14 @@ class Answerer:
         )
         yield AnswerSources(tuple(passages))
         stats["sources_s"] = round(time.perf_counter() - t0, 4)
+        texts = self._shown(question, passages, stats)
         yield AnswerStage("reading")
         generator = self._generator()
-        raw = yield from self._generate(generator, build_messages(question, passages, history),
-                                        stats, cancel)
+        raw = yield from self._generate(generator, self._messages(question, passages, history,
+                                                                  texts), stats, cancel)
         stats["model"] = self._model_id()
         yield AnswerStage("checking")
-        answer = self._finish(question, query, raw, passages, stats)
+        answer = self._finish(question, query, raw, passages, stats, texts)
         focus = standout_passage(hits, passages)
         if (not self.second_look or answer.found or stats.get("refused_by") != "model"
                 or focus is None
@@ -330,18 +365,36 @@ class Answerer:
         yield AnswerStage("rereading")
         first = dict(stats)
         stats["second_look"] = "refused"
-        raw = yield from self._generate(generator, build_messages(question, [focus], history),
-                                        stats, cancel)
+        texts = self._shown(question, [focus], stats)
+        raw = yield from self._generate(generator, self._messages(question, [focus], history,
+                                                                  texts), stats, cancel)
         stats["second_look_s"] = stats["generate_s"]
         _add_first_look(stats, first)
         del stats["refused_by"]
         yield AnswerStage("checking")
-        second = self._finish(question, query, raw, [focus], stats)
+        second = self._finish(question, query, raw, [focus], stats, texts)
         if second.found:
             stats["second_look"] = "answered"
             yield replace(second, retrieved=tuple(hits))
         else:  # still nothing: the closest passages are the first look's, not just one
             yield replace(answer, stats=stats, verdicts=second.verdicts, retrieved=tuple(hits))
+
+    def _shown(self, question: str, passages: Sequence[SearchHit],
+               stats: dict[str, float | int | str | None]) -> list[str]:
+        """The passages' texts as the model reads them: redacted, and with `passage_focus`
+        "sentences" cut to the sentences that bear on the question (`focus.focus_texts`)."""
+        texts = [redact_instructions(p.text) for p in passages]
+        if self.passage_focus == "sentences":
+            texts = focus_texts(question, texts, count_tokens=self._count_tokens,
+                                keep=self.focus_keep, similarity=self._similarity)
+        stats["passage_tokens"] = sum(self._count_tokens(t) for t in texts)
+        return texts
+
+    def _messages(self, question: str, passages: Sequence[SearchHit], history: Sequence[Turn],
+                  texts: Sequence[str]) -> list[dict[str, str]]:
+        return build_messages(question, passages, history, texts=texts,
+                              quotes=self.answer_format != "free",
+                              examples=self.worked_examples)
 
     def _generate(
         self,
@@ -350,21 +403,34 @@ class Answerer:
         stats: dict[str, float | int | str | None],
         cancel: threading.Event | None,
     ) -> Generator[StreamItem, None, str]:
-        """Stream one completion (stages and tokens), record its timings, return its text."""
+        """Stream one completion (stages and tokens), record its timings, return its text.
+
+        With quote-first answers the grammar shapes the reply and only the answer after the
+        quotes is streamed; `ttft_s` is then the wait for that, `quotes_s` the model's first token.
+        """
         pieces: list[str] = []
         t_gen = time.perf_counter()
         first_token_at: float | None = None
+        quotes = self.answer_format != "free"
+        visible = AnswerFilter() if quotes else None
+        extra = {"grammar": GRAMMAR} if self.answer_format == "quotes_strict" else {}
         for piece in generator.stream(
             messages,
             max_tokens=self.max_answer_tokens,
             temperature=self.temperature,
             cancel=cancel,
+            **extra,
         ):
+            if quotes and "quotes_s" not in stats:
+                stats["quotes_s"] = round(time.perf_counter() - t_gen, 3)
+            pieces.append(piece)
+            shown = visible.feed(piece) if visible is not None else piece
+            if not shown:
+                continue
             if first_token_at is None:
                 first_token_at = time.perf_counter()
                 yield AnswerStage("writing")
-            pieces.append(piece)
-            yield AnswerToken(piece)
+            yield AnswerToken(shown)
         stats["ttft_s"] = round((first_token_at or time.perf_counter()) - t_gen, 3)
         stats["generate_s"] = round(time.perf_counter() - t_gen, 3)
         gen_stats = getattr(generator, "last_stats", None)
@@ -382,7 +448,18 @@ class Answerer:
         raw: str,
         passages: Sequence[SearchHit],
         stats: dict[str, float | int | str | None],
+        texts: Sequence[str],
     ) -> Answer:
+        reply = None
+        if self.answer_format != "free":
+            reply = parse_reply(raw, [redact_instructions(p.text) for p in passages])
+            stats["quotes"] = len(reply.quotes) if reply.shaped else "unshaped"
+            stats["quotes_verified"] = len(reply.verified)
+        if reply is not None and reply.shaped:
+            if not reply.verified and reply.answer and not is_refusal(reply.answer):
+                stats["refused_by"] = "no_quote"  # an answer with no evidence that checks out
+                return self._not_found(question, query, passages, stats)
+            raw = with_quote_citations(reply.answer, reply) if reply.answer else NOT_FOUND_TEXT
         parsed = parse_citations(raw, len(passages))
         if is_refusal(parsed.text) or not content_words(parsed.text):  # e.g. a bare "[1]"
             stats["refused_by"] = "model"
@@ -390,7 +467,6 @@ class Answerer:
         if restates_question(parsed.text, question):
             stats["refused_by"] = "echo"
             return self._not_found(question, query, passages, stats)
-        texts = [redact_instructions(p.text) for p in passages]  # what the model was shown
         folded = fold_citation_sentences(parsed.text, question)
         if folded != parsed.text:
             parsed = parse_citations(folded, len(passages))
@@ -411,6 +487,11 @@ class Answerer:
         # around it (typically a restatement of the question) does not make it an answer.
         if verdicts and 2 * len(unsupported) > len(verdicts):
             stats["refused_by"] = "grounding"
+            return self._not_found(question, query, passages, stats, verdicts)
+        if self.strict_numbers and (made_up := invented_numbers(
+                parsed.text, [redact_instructions(p.text) for p in passages], question)):
+            stats["refused_by"] = "invented_number"  # the answer's point is a number from memory
+            stats["invented"] = ", ".join(f"{v:g}" for v in made_up)
             return self._not_found(question, query, passages, stats, verdicts)
         return Answer(
             question=question,

@@ -140,10 +140,15 @@ def redact_instructions(text: str) -> str:
     return map_sentences(text, lambda s: REDACTED if _INJECTION_RE.search(s) else s)
 
 
-def format_passages(passages: Sequence[SearchHit]) -> str:
-    """Numbered, quoted passages with a short source label each (instructions redacted)."""
+def format_passages(passages: Sequence[SearchHit], texts: Sequence[str] | None = None) -> str:
+    """Numbered, quoted passages with a short source label each (instructions redacted).
+
+    `texts` replaces the passages' own texts (already redacted), e.g. cut to their best
+    sentences by `focus.focus_texts`; the labels still come from the passages.
+    """
     lines = []
     for n, hit in enumerate(passages, 1):
-        text = redact_instructions(hit.text.strip()).replace("\n\n", "\n")
+        shown = redact_instructions(hit.text) if texts is None else texts[n - 1]
+        text = shown.strip().replace("\n\n", "\n")
         lines.append(f"[{n}] (source: {hit.anchor.label()})\n{text}")
     return "\n\n".join(lines)
