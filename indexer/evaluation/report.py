@@ -29,6 +29,9 @@ _SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("refused (unanswerable, higher is better)", "refusal_rate_unanswerable", "pct"),
     ("false refusals (answerable, lower is better)", "false_refusal_rate", "pct"),
     ("grounded", "grounded_rate", "pct"),
+    ("prompt tokens per answer (mean)", "prompt_tokens_mean", "count"),
+    ("new prompt tokens per answer (mean, not cached)", "new_prompt_tokens_mean", "count"),
+    ("passage tokens per answer (mean)", "passage_tokens_mean", "count"),
 )
 _ANSWER_PREVIEW = 300
 
@@ -48,6 +51,8 @@ def _fmt(value: object, kind: str = "frac") -> str:
             return f"{value * 100:.1f}%"
         if kind == "sec":
             return f"{value:.2f}"
+        if kind == "count":
+            return f"{value:.0f}"
         return f"{value:.3f}"
     return str(value)
 

@@ -36,6 +36,9 @@ class QuestionResult:
     - `refused`: the answer said the documents do not contain it.
     - `grounded`: the grounding check accepted the answer.
     - `latency_s`: seconds per stage, e.g. ``{"retrieve": 0.08, "first_token": 3.1}``.
+    - `tokens`: what the answer cost the model, e.g. ``{"prompt": 1104, "passages": 690}``
+      (prompt tokens, of those `prompt_new` not reused from the model's cache — the prefill
+      paid for —, passage tokens in the prompt, completion tokens written).
     - `error`: the exception text if the question crashed the pipeline.
     """
 
@@ -56,6 +59,7 @@ class QuestionResult:
     refused: bool | None = None
     grounded: bool | None = None
     latency_s: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
     def failure_reasons(self) -> list[str]:
@@ -107,6 +111,7 @@ class QuestionResult:
         if values.get("cited_sources") is not None:
             values["cited_sources"] = tuple(values["cited_sources"])
         values["latency_s"] = dict(values.get("latency_s") or {})
+        values["tokens"] = dict(values.get("tokens") or {})
         return cls(**values)
 
 
@@ -145,6 +150,9 @@ class RunSummary:
     false_refusal_rate: float | None
     grounded_rate: float | None
     latency: tuple[StageLatency, ...] = ()
+    prompt_tokens_mean: float | None = None
+    new_prompt_tokens_mean: float | None = None
+    passage_tokens_mean: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -186,6 +194,9 @@ def summarize(rows: Iterable[QuestionResult]) -> RunSummary:
         false_refusal_rate=rate(r.refused for r in answerable),
         grounded_rate=rate(r.grounded for r in rows),
         latency=_stage_latencies(rows),
+        prompt_tokens_mean=mean(r.tokens.get("prompt") for r in rows),
+        new_prompt_tokens_mean=mean(r.tokens.get("prompt_new") for r in rows),
+        passage_tokens_mean=mean(r.tokens.get("passages") for r in rows),
     )
 
 

@@ -8,7 +8,7 @@ generated) and read latencies per stage from the answer's stats, the same figure
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from indexer.evaluation.dataset import EvalQuestion
@@ -23,6 +23,18 @@ from indexer.evaluation.metrics import (
 from indexer.evaluation.results import EvalRun, QuestionResult
 
 Mode = Literal["hybrid", "bm25", "vector"]
+
+
+def _tokens(stats: Mapping[str, object]) -> dict[str, int]:
+    """Prompt tokens read (and of those, new: not reused from the cache), passage and
+    completion tokens, as the answer's stats recorded them."""
+    out = {name: int(value) for key, name in (
+        ("prompt_tokens", "prompt"), ("passage_tokens", "passages"),
+        ("completion_tokens", "completion")) if isinstance(value := stats.get(key), int)}
+    cached = stats.get("cached_prompt_tokens")
+    if "prompt" in out and isinstance(cached, int):
+        out["prompt_new"] = out["prompt"] - cached
+    return out
 
 
 def _retrieval_fields(q: EvalQuestion, hits: Sequence[Any]) -> dict[str, Any]:
@@ -121,6 +133,7 @@ def run_answers(
                 else False if answer.stats.get("refused_by") == "grounding" else None
             ),
             latency_s=latency,
+            tokens=_tokens(stats),
             **_retrieval_fields(q, hits),
         )
         rows.append(row)
