@@ -30,6 +30,7 @@ from models.offline import (
 )
 
 if TYPE_CHECKING:
+    from models.hardware import Machine, ModelFit
     from models.provisioning import ModelStatus
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "ModelSpec",
     "download_model",
     "get_spec",
+    "machine_fits",
+    "read_download_log",
     "guard_status",
     "install_egress_guard",
     "model_status",
@@ -82,3 +85,22 @@ def download_model(
     from models.provisioning import download_model as download
 
     return download(spec, dest_dir, sha256, progress, cancel)
+
+
+def read_download_log(models_dir: Path) -> list[dict[str, object]]:
+    """Every download the user started, oldest first: when, from which host, what, outcome."""
+    from models.download import read_download_log as read
+
+    return read(models_dir)
+
+
+def machine_fits() -> tuple[Machine, list[ModelFit], ModelFit]:
+    """This machine, how each instruction-tuned chat model would run on it, the recommended one.
+
+    Fits are in catalog order; nothing is loaded or downloaded.
+    """
+    from models.hardware import detect_machine, estimate, recommend
+
+    machine = detect_machine()
+    fits = [estimate(s, machine) for s in specs_for("chat") if s.instruct]
+    return machine, fits, recommend(machine)

@@ -79,6 +79,7 @@ class ModelSpec:
     # Small files vendored under models/assets/<assets_dir>/ that complete the model folder.
     assets_dir: str = ""
     extra_files: tuple[str, ...] = field(default=())
+    instruct: bool = True  # chat models: instruction-tuned (a base model is for plumbing tests)
 
     @property
     def packages(self) -> tuple[str, ...]:
@@ -162,6 +163,7 @@ GEMMA_270M = ModelSpec(
     ),
     chat_format="gemma",
     n_ctx_train=32768,
+    instruct=False,
     notes="Base model, no chat template in the file: plumbing tests only, output not useful.",
 )
 
@@ -189,8 +191,55 @@ MINILM_INT8 = ModelSpec(
     ),
 )
 
+# Larger instruction models: never installed by default (no 2.5B–8B instruct GGUF installs
+# from the package registry, MODELS.md), downloaded only when the user asks. Each entry names
+# the exact file at a pinned revision and the sha256 its publisher's storage reports (checked
+# against two independent listings, December 2026); a download that differs is deleted.
+
+
+def _download_spec(model_id: str, display: str, repo: str, revision: str, file_name: str,
+                   size: int, sha256: str, license: str, notes: str) -> ModelSpec:
+    return ModelSpec(
+        id=model_id, role="chat", display_name=display, file_name=file_name, size_bytes=size,
+        sha256=sha256, license=license,
+        source=ModelSource(url=f"{_HF}/{repo}/resolve/{revision}/{file_name}",
+                           pattern=f"download only: {repo} @ {revision[:10]}"),
+        n_ctx_train=32768, notes=notes,
+    )
+
+
+QWEN_3B = _download_spec(
+    "qwen2.5-3b-instruct-q4_k_m", "Qwen2.5 3B Instruct (Q4_K_M)", "Qwen/Qwen2.5-3B-Instruct-GGUF",
+    "7dabda4d13d513e3e842b20f0d435c732f172cbe", "qwen2.5-3b-instruct-q4_k_m.gguf",
+    2_104_932_768, "626b4a6678b86442240e33df819e00132d3ba7dddfe1cdc4fbb18e0a9615c62d",
+    "Qwen Research License (non-commercial)",
+    "Twice the default's size: better reading of long passages; for 4+ cores or a GPU.",
+)
+QWEN_CODER_7B = _download_spec(
+    "qwen2.5-coder-7b-instruct-q4_k_m", "Qwen2.5-Coder 7B Instruct (Q4_K_M)",
+    "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF", "13fb94bfda8c8cf22497dc57b78f391a9acb426a",
+    "qwen2.5-coder-7b-instruct-q4_k_m.gguf",
+    4_683_073_536, "509287f78cb4d4cf6b3843734733b914b2c158e43e22a7f4bf5e963800894d3c",
+    "Apache-2.0", "The default's family at 7B: for 8+ cores with 16 GB, or a GPU with 6+ GB.",
+)
+QWEN_7B = _download_spec(
+    "qwen2.5-7b-instruct-q4_k_m", "Qwen2.5 7B Instruct (Q4_K_M)",
+    "bartowski/Qwen2.5-7B-Instruct-GGUF", "8911e8a47f92bac19d6f5c64a2e2095bd2f7d031",
+    "Qwen2.5-7B-Instruct-Q4_K_M.gguf",
+    4_683_074_240, "65b8fcd92af6b4fefa935c625d1ac27ea29dcb6ee14589c55a8f115ceaaa1423",
+    "Apache-2.0", "General 7B instruct model: for 8+ cores with 16 GB, or a GPU with 6+ GB.",
+)
+LLAMA_8B = _download_spec(
+    "llama-3.1-8b-instruct-q4_k_m", "Llama 3.1 8B Instruct (Q4_K_M)",
+    "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF", "60222762062fb50571a931789c6f8d190df1d491",
+    "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",
+    4_920_739_232, "7b064f5842bf9532c91456deda288a1b672397a54fa729aa665952863033557c",
+    "Llama 3.1 Community License", "For a GPU with 8+ GB, or 8+ cores with 16 GB.",
+)
+
 CATALOG: dict[str, ModelSpec] = {
-    spec.id: spec for spec in (QWEN_1_5B, QWEN_0_5B, GEMMA_270M, MINILM_INT8)
+    spec.id: spec for spec in (QWEN_1_5B, QWEN_0_5B, GEMMA_270M, MINILM_INT8, QWEN_3B,
+                               QWEN_CODER_7B, QWEN_7B, LLAMA_8B)
 }
 
 DEFAULT_CHAT_MODEL: str = QWEN_1_5B.id

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +33,38 @@ Progress = Callable[[int, int], None]
 
 _READ_BYTES = 1024 * 1024
 _USER_AGENT = "Cairn/0.1 (model download)"
+LOG_NAME = "downloads.jsonl"  # in the models folder: every network use the user started
+
+
+def log_download(models_dir: Path, url: str, file_name: str, outcome: str, done: int) -> None:
+    """Append one line to the download log that `cairn privacy` and the GUI show.
+
+    The guard's own counters die with the process; this log is how a user sees, later, every
+    time Cairn used the network and where to: the host, the file, the bytes, the outcome.
+    """
+    entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": urllib.parse.urlsplit(url).netloc,
+             "url": url, "file": file_name, "bytes": done, "outcome": outcome}
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        with (models_dir / LOG_NAME).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    except OSError:  # a read-only models folder must not turn a good download into a failure
+        pass
+
+
+def read_download_log(models_dir: Path) -> list[dict[str, object]]:
+    """The download log's entries, oldest first (unreadable lines skipped)."""
+    try:
+        lines = (models_dir / LOG_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out: list[dict[str, object]] = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
 
 
 @contextlib.contextmanager
@@ -162,6 +196,29 @@ def download_model(
     final = dest_dir / name
     if expected and stamp_matches(final, expected):
         return final
+    sizes = {"done": 0}
+
+    def counted(done: int, total: int) -> None:
+        sizes["done"] = done
+        if progress is not None:
+            progress(done, total)
+
+    try:
+        path = _fetch(url, final, expected, known_size, counted, cancel, timeout)
+    except ModelCancelled:
+        log_download(dest_dir, url, name, "cancelled", sizes["done"])
+        raise
+    except ModelError as exc:
+        log_download(dest_dir, url, name, f"failed: {exc}", sizes["done"])
+        raise
+    log_download(dest_dir, url, name, "ok, sha256 checked" if expected else "ok", sizes["done"])
+    return path
+
+
+def _fetch(url: str, final: Path, expected: str | None, known_size: int,
+           progress: Progress | None, cancel: threading.Event | None, timeout: float) -> Path:
+    """The transfer itself: resume, stream, check, rename (see `download_model`)."""
+    name = final.name
     partial = final.with_name(final.name + ".partial")
     offset = partial.stat().st_size if partial.exists() else 0
 

@@ -18,17 +18,69 @@ models_app = typer.Typer(help="List, install or download models.", no_args_is_he
 @models_app.command("list")
 def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Catalog models and whether each is ready, can be assembled, or is missing."""
-    from indexer.runtime import model_status
+    from indexer.runtime import machine_fits, model_status
 
     settings = run(get_settings)
     rows = model_status(settings.paths.models_dir)
+    machine, _, best = machine_fits()
     if as_json:
-        print(json.dumps([{**r.__dict__, "path": str(r.path) if r.path else None} for r in rows],
-                         indent=1))
+        print(json.dumps([{**r.__dict__, "path": str(r.path) if r.path else None,
+                           "recommended": r.model_id == best.spec.id} for r in rows], indent=1))
         return
+    console.print(f"This machine: {escape(machine.summary())}")
     for r in rows:
         hint = f"  [dim]{escape(r.hint)}[/]" if r.hint else ""
-        console.print(f"[bold]{escape(r.model_id)}[/] ({r.role}): {r.status}{hint}")
+        mark = "  [green]recommended here[/]" if r.model_id == best.spec.id else ""
+        console.print(f"[bold]{escape(r.model_id)}[/] ({r.role}): {r.status}{mark}{hint}")
+    console.print("[dim]Which chat model suits this machine, and how fast: "
+                  "`cairn models recommend`.[/]")
+
+
+@models_app.command("recommend")
+def models_recommend(as_json: bool = typer.Option(False, "--json")) -> None:
+    """What this machine has (cores, memory, AVX2/AVX-512, GPU) and which chat model fits it."""
+    from indexer.runtime import machine_fits, model_status
+
+    settings = run(get_settings)
+    machine, fits, best = machine_fits()
+    status = {r.model_id: r.status for r in model_status(settings.paths.models_dir,
+                                                          [f.spec.id for f in fits])}
+    if as_json:
+        print(json.dumps({
+            "machine": machine.as_dict(),
+            "recommended": best.spec.id,
+            "current": settings.chat_model,
+            "models": [{"model_id": f.spec.id, "size_bytes": f.spec.size_bytes,
+                        "fits": f.fits, "on_gpu": f.on_gpu, "comfortable": f.comfortable,
+                        "decode_tokens_s": round(f.decode_tokens_s, 1),
+                        "first_token_s": round(f.first_token_s, 1), "reason": f.reason,
+                        "status": status.get(f.spec.id), "download_url": f.spec.source.url}
+                       for f in fits],
+        }, indent=1))
+        return
+    console.print(f"This machine: {escape(machine.summary())}")
+    console.print(f"CPU features llama.cpp uses: {escape(' '.join(machine.cpu_features))}")
+    for f in fits:
+        mark = " [green]← recommended[/]" if f.spec.id == best.spec.id else ""
+        now = " (in use)" if f.spec.id == settings.chat_model else ""
+        console.print(f"[bold]{escape(f.spec.display_name)}[/]{now}{mark}\n"
+                      f"  {escape(f.describe())}; {escape(f.reason)}; "
+                      f"{status.get(f.spec.id, '?')}")
+    if best.spec.id != settings.chat_model:
+        step = (f"cairn models download {best.spec.id}  (from "
+                f"{escape(_host(best.spec.source.url))}, {best.spec.size_bytes / 1e9:.1f} GB, "
+                "sha256 checked) — then set chat_model"
+                if status.get(best.spec.id) == "missing" and best.spec.source.url
+                else f"set chat_model to {best.spec.id}")
+        console.print(f"To use the recommended model: {step}")
+    console.print("[dim]Speeds are estimates scaled from measurements (docs/performance.md); "
+                  "`cairn eval run --compare MODEL` measures them on your documents.[/]")
+
+
+def _host(url: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc if url else "?"
 
 
 @models_app.command("install")
@@ -52,6 +104,9 @@ def models_download(model_id: str) -> None:
     def go() -> None:
         settings = get_settings()
         spec = get_spec(model_id)
+        err.print(f"downloading {spec.file_name} ({spec.size_bytes / 1e9:.1f} GB) from "
+                  f"{_host(spec.source.url)} — the only network use; logged for "
+                  "`cairn privacy`")
         path = download_model(spec, settings.paths.models_dir, spec.sha256,
                               progress=lambda done, total: err.print(
                                   f"\r{done / 1e6:.0f}/{total / 1e6:.0f} MB", end=""))

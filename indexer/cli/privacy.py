@@ -17,7 +17,13 @@ from rich.markup import escape
 
 from indexer.cli.common import console, err, get_settings, run
 from indexer.errors import UserInputError
-from indexer.runtime import GUARD_COVERS, GUARD_DOES_NOT_COVER, NATIVE_OFF_ENV, guard_status
+from indexer.runtime import (
+    GUARD_COVERS,
+    GUARD_DOES_NOT_COVER,
+    NATIVE_OFF_ENV,
+    guard_status,
+    read_download_log,
+)
 
 
 def privacy(
@@ -35,6 +41,7 @@ def privacy(
         run(lambda: _privacy_audit(as_json, folder, soak))
         return
     g = guard_status()
+    downloads = read_download_log(run(get_settings).paths.models_dir)
     data = {
         "guard_installed": g.installed,
         "strict": g.strict,
@@ -47,6 +54,7 @@ def privacy(
             {"host": a.host, "port": a.port, "caller": a.stack_summary} for a in g.attempts
         ],
         "telemetry": "none: Cairn sends nothing; dependency analytics are disabled by environment",
+        "user_started_downloads": downloads,
     }
     if as_json:
         print(json.dumps(data, indent=1))
@@ -58,6 +66,12 @@ def privacy(
     for a in g.attempts:
         console.print(f"  blocked {escape(str(a.host))}:{a.port} from {escape(a.stack_summary)}")
     console.print("network is only opened by an explicit `cairn models download`.")
+    if not downloads:
+        console.print("network used by downloads you started: never")
+    for d in downloads:
+        console.print(f"  {escape(str(d.get('at')))}: {escape(str(d.get('file')))} from "
+                      f"{escape(str(d.get('host')))}, {int(str(d.get('bytes') or 0)) / 1e6:.0f} MB, "
+                      f"{escape(str(d.get('outcome')))}")
 
 
 def _privacy_audit(as_json: bool, folders: list[Path], soak: float) -> None:

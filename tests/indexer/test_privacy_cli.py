@@ -36,6 +36,31 @@ def test_privacy_says_what_the_guard_does_not_cover(tmp_path: Path) -> None:
     assert data["native_telemetry_off"] == {"ORT_DISABLE_TELEMETRY": "1"}
 
 
+def test_privacy_lists_the_downloads_the_user_started(tmp_path: Path) -> None:
+    """Every network use Cairn ever made is a user-started download, and privacy lists it."""
+    from models.download import log_download
+
+    home = tmp_path / "home"
+    assert "downloads you started: never" in _cairn(home, "privacy").stdout
+    log_download(home / "models", "https://example.org/m/x.gguf", "x.gguf", "cancelled", 5_000_000)
+    text = _cairn(home, "privacy").stdout
+    assert "x.gguf from example.org, 5 MB, cancelled" in " ".join(text.split())
+    data = json.loads(_cairn(home, "privacy", "--json").stdout)
+    assert [d["host"] for d in data["user_started_downloads"]] == ["example.org"]
+
+
+def test_models_recommend_shows_the_machine_and_a_model_that_fits(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data = json.loads(_cairn(home, "models", "recommend", "--json").stdout)
+    assert data["machine"]["cores"] >= 1 and "avx2" in data["machine"]
+    ids = [m["model_id"] for m in data["models"]]
+    assert data["recommended"] in ids and data["current"] in ids
+    best = next(m for m in data["models"] if m["model_id"] == data["recommended"])
+    assert best["fits"] and best["first_token_s"] > 0
+    text = " ".join(_cairn(home, "models", "recommend").stdout.split())
+    assert "This machine:" in text and "← recommended" in text
+
+
 def test_audit_rejects_a_missing_folder(tmp_path: Path) -> None:
     result = _cairn(tmp_path / "home", "privacy", "--audit", "--folder", str(tmp_path / "nope"))
     assert result.exit_code == 2

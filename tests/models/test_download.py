@@ -20,7 +20,7 @@ import pytest
 
 import models.offline
 from models.catalog import QWEN_0_5B, ModelSource
-from models.download import download_model
+from models.download import LOG_NAME, download_model, read_download_log
 from models.errors import ModelCancelled, ModelError, ModelUnavailableError
 from models.integrity import stamp_path
 
@@ -161,7 +161,23 @@ def test_complete_partial_is_finished_after_416(server: ServerControl, tmp_path:
 def test_checksum_mismatch_deletes_the_download(server: ServerControl, tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="checksum"):
         download_model(server.url, tmp_path, "0" * 64)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [LOG_NAME], "no model file is left behind"
+    (entry,) = read_download_log(tmp_path)
+    assert entry["outcome"].startswith("failed: The downloaded") and entry["bytes"] == len(PAYLOAD)
+
+
+def test_every_download_is_logged_with_its_host(server: ServerControl, tmp_path: Path) -> None:
+    """`cairn privacy` shows this log: each network use the user started, and where to."""
+    download_model(server.url, tmp_path, SHA)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ModelCancelled):
+        download_model(server.url, tmp_path, SHA, cancel=cancel, file_name="other.bin")
+    first, second = read_download_log(tmp_path)
+    host = server.url.split("/")[2]
+    assert (first["host"], first["outcome"], first["bytes"]) == (host, "ok, sha256 checked",
+                                                                 len(PAYLOAD))
+    assert (second["file"], second["outcome"]) == ("other.bin", "cancelled")
 
 
 def test_catalog_spec_download_uses_its_url_name_and_hash(
