@@ -1,16 +1,20 @@
 """Settings: model, threads and GPU layers, chunking and retrieval, ignore rules, file size limit,
-and a privacy page that shows Cairn is offline.
+and a privacy page that shows Cairn is offline and lists the model downloads the user started.
 
 The dialog only edits a copy: `changes()` returns the fields that differ from the settings it was
 opened with, and the window hands them to `Controller.apply_settings`, which validates, saves
 (`save_settings`) and applies them — in place for answer and filter knobs, by reloading the models
 and index for the rest. Changing a `REINDEX_KEYS` setting shows a warning first: the documents
 are re-read in the background. Ranges and help texts come from the `Settings` fields themselves.
+
+The Models tab embeds `ModelPanel` (this computer, which chat model suits it, downloads); its
+"Use this model" only sets the chat-model field here, so OK applies it like any other change.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +37,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.model_panel import ModelPanel, human_size
 from indexer.config import REINDEX_KEYS, Settings
 from indexer.runtime import GUARD_COVERS, GUARD_DOES_NOT_COVER
 
 if TYPE_CHECKING:
+    from desktop_app.model_panel import Detected
     from indexer.runtime import GuardStatus
 
 RELOAD_KEYS = frozenset({"chat_model", "n_threads", "n_gpu_layers", "n_ctx"})
@@ -54,7 +60,27 @@ def _help(name: str) -> str:
     return Settings.model_fields[name].description or ""
 
 
-def privacy_html(status: GuardStatus, home: Path) -> str:
+def downloads_html(entries: list[dict[str, object]]) -> str:
+    """The download log (newest first): the only network use, each one the user started."""
+    head = ("<p><b>Model downloads you started</b> (the only network use Cairn makes; each is "
+            "logged in the models folder's <code>downloads.jsonl</code>):")
+    if not entries:
+        return head + " none.</p>"
+    items = []
+    for e in reversed(entries[-20:]):
+        when = str(e.get("at", "?")).replace("T", " ")[:16]
+        size = e.get("bytes")
+        items.append(
+            f"<li>{html.escape(when)} · {html.escape(str(e.get('file', '?')))} from "
+            f"<b>{html.escape(str(e.get('host', '?')))}</b> · "
+            f"{human_size(size) if isinstance(size, int) else '?'} · "
+            f"{html.escape(str(e.get('outcome', '?')))}</li>"
+        )
+    return head + "</p><ul>" + "".join(items) + "</ul>"
+
+
+def privacy_html(status: GuardStatus, home: Path,
+                 downloads: list[dict[str, object]] | None = None) -> str:
     state = "on" if status.installed else "OFF"
     rows = [
         (
@@ -86,6 +112,7 @@ def privacy_html(status: GuardStatus, home: Path) -> str:
         rows.append(f"<p>Recent attempts:</p><ul>{items}</ul>")
     else:
         rows.append("<p>The guard has seen no network access.</p>")
+    rows.append(downloads_html(downloads or []))
     return "".join(rows)
 
 
@@ -97,14 +124,18 @@ class SettingsDialog(QDialog):
         settings: Settings,
         guard: GuardStatus | None = None,
         parent: QWidget | None = None,
+        *,
+        detect: Callable[[], Detected] | None = None,
+        confirm: Callable[[str], bool] | None = None,
     ) -> None:
+        """`detect` and `confirm` go to the Models tab's `ModelPanel` (tests inject them)."""
         super().__init__(parent)
         self.setWindowTitle("Cairn Settings")
         self.setObjectName("settingsDialog")
         self._original = settings
         self._fields: dict[str, Any] = {}
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(self._models_tab(settings), "Models")
+        self.tabs.addTab(self._models_tab(settings, detect, confirm), "Models")
         self.tabs.addTab(self._indexing_tab(settings), "Indexing")
         self.tabs.addTab(self._answers_tab(settings), "Answers")
         self.privacy = QLabel(self)
@@ -112,11 +143,8 @@ class SettingsDialog(QDialog):
         self.privacy.setWordWrap(True)
         self.privacy.setTextFormat(Qt.TextFormat.RichText)
         self.privacy.setAlignment(Qt.AlignmentFlag.AlignTop)
-        if guard is None:
-            from indexer.runtime import guard_status
-
-            guard = guard_status()
-        self.privacy.setText(privacy_html(guard, settings.home))
+        self._guard = guard
+        self.refresh_privacy()
         self.tabs.addTab(self.privacy, "Privacy")
 
         self.warning = QLabel(self)
@@ -129,7 +157,7 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         em = self.fontMetrics().horizontalAdvance("x")
-        self.resize(em * 90, self.fontMetrics().lineSpacing() * 30)
+        self.resize(em * 90, self.fontMetrics().lineSpacing() * 40)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.warning)
@@ -155,9 +183,12 @@ class SettingsDialog(QDialog):
         self._fields[name] = box
         return box
 
-    def _models_tab(self, s: Settings) -> QWidget:
+    def _models_tab(self, s: Settings, detect: Callable[[], Detected] | None,
+                    confirm: Callable[[str], bool] | None) -> QWidget:
         page = QWidget(self)
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
         from indexer.runtime import specs_for
 
         self.model_combo = QComboBox(self)
@@ -190,7 +221,34 @@ class SettingsDialog(QDialog):
         self.models_status.setWordWrap(True)
         self.models_status.setTextFormat(Qt.TextFormat.RichText)
         form.addRow(self.models_status)
+        self.model_panel = ModelPanel(s.paths.models_dir, s.chat_model, detect, confirm, page)
+        self.model_panel.use_requested.connect(self._on_use_model)
+        self.model_panel.downloads_changed.connect(self.refresh_privacy)
+        self.model_combo.currentIndexChanged.connect(
+            lambda _i: self.model_panel.set_selected(self.model_combo.currentData()))
+        outer.addWidget(self.model_panel, 1)
         return page
+
+    @Slot(str)
+    def _on_use_model(self, value: str) -> None:
+        if self.model_combo.findData(value) >= 0:
+            self.model_combo.setCurrentIndex(self.model_combo.findData(value))
+        else:
+            self.set_chat_model_file(value)
+
+    @Slot()
+    def refresh_privacy(self) -> None:
+        """The guard's state and the download log, re-read (a download just ended)."""
+        from indexer.runtime import guard_status, read_download_log
+
+        guard = self._guard if self._guard is not None else guard_status()
+        self.privacy.setText(privacy_html(guard, self._original.home,
+                                          read_download_log(self._original.paths.models_dir)))
+
+    def done(self, result: int) -> None:
+        """Closing stops a running download; its .partial stays, so the next one resumes."""
+        self.model_panel.shutdown()
+        super().done(result)
 
     def set_model_lines(self, lines: list[Any]) -> None:
         """Show whether each model is ready (computed on the pool by the window)."""
