@@ -28,9 +28,16 @@ from dataclasses import dataclass
 
 from indexer.answer.citations import content_words
 
-# A unit is a sentence, or a line (headings, list items, table rows and code lines end at a
-# newline). The boundary is kept in the text so kept units join with their original spacing.
-_UNIT_END_RE = re.compile(r"(?<=[.!?:;])[ \t]+(?=[A-Z0-9`\"'(\[])|\n+")
+# A unit is a sentence, a paragraph or a list item. A single newline ends a unit only after
+# sentence punctuation or before a list marker: plain-text manuals (pydoc, man pages, READMEs)
+# wrap lines mid-sentence, and cutting there gave the model half sentences. The boundary is
+# kept in the text so kept units join with their original spacing.
+_UNIT_END_RE = re.compile(
+    r"(?<=[.!?:;])[ \t]+(?=[A-Z0-9`\"'(\[])"  # sentence end within a line
+    r"|(?<=[.!?:;])[ \t]*\n\s*"  # sentence end at a line end
+    r"|\n[ \t]*\n\s*"  # paragraph break
+    r"|\n(?=[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t])"  # a list item starts
+)
 GAP = " … "
 _STEM = 5  # words sharing their first five letters match ("thresholds" ~ "threshold")
 _RANK_WEIGHT = 0.85  # a unit of the n-th passage scores × 0.85^(n-1): retrieval's order counts

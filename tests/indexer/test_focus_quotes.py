@@ -50,11 +50,20 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def test_split_units_splits_sentences_and_lines() -> None:
-    text = "First sentence. Second one!\nA heading\n\n  - a list item; then more; And: Next"
+def test_split_units_splits_sentences_paragraphs_and_list_items() -> None:
+    text = ("First sentence. Second one!\nA heading\n\n  - a list item; then more; And: Next"
+            "\n  - another item")
     units = [text[s:e] for s, e in split_units(text)]
-    assert units == ["First sentence.", "Second one!", "A heading", "  - a list item; then more;",
-                     "And:", "Next"]
+    assert units == ["First sentence.", "Second one!", "A heading", "- a list item; then more;",
+                     "And:", "Next", "  - another item"]
+
+
+def test_a_line_wrapped_mid_sentence_stays_one_unit() -> None:
+    text = ("Names listed in a nonlocal statement must refer to\npre-existing bindings in an "
+            "enclosing scope.\nThe scope is searched outwards.")
+    units = [text[s:e] for s, e in split_units(text)]
+    assert units == ["Names listed in a nonlocal statement must refer to\npre-existing bindings "
+                     "in an enclosing scope.", "The scope is searched outwards."]
 
 
 def test_focus_keeps_the_answer_with_its_neighbours_and_halves_the_tokens() -> None:
