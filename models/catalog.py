@@ -215,6 +215,13 @@ QWEN_3B = _download_spec(
     "Qwen Research License (non-commercial)",
     "Twice the default's size: better reading of long passages; for 4+ cores or a GPU.",
 )
+LLAMA_3B = _download_spec(
+    "llama-3.2-3b-instruct-q4_k_m", "Llama 3.2 3B Instruct (Q4_K_M)",
+    "bartowski/Llama-3.2-3B-Instruct-GGUF", "c346bfc2029e79ba6d7edf026cf01fe44242db0d",
+    "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+    2_019_377_696, "6c1a2b41161032677be168d354123594c0e6e67d2b9227c84f296ad037c728ff",
+    "Llama 3.2 Community License", "A 3B general instruct model: for 4+ cores, or a GPU.",
+)
 QWEN_CODER_7B = _download_spec(
     "qwen2.5-coder-7b-instruct-q4_k_m", "Qwen2.5-Coder 7B Instruct (Q4_K_M)",
     "Qwen/Qwen2.5-Coder-7B-Instruct-GGUF", "13fb94bfda8c8cf22497dc57b78f391a9acb426a",
@@ -239,7 +246,7 @@ LLAMA_8B = _download_spec(
 
 CATALOG: dict[str, ModelSpec] = {
     spec.id: spec for spec in (QWEN_1_5B, QWEN_0_5B, GEMMA_270M, MINILM_INT8, QWEN_3B,
-                               QWEN_CODER_7B, QWEN_7B, LLAMA_8B)
+                               LLAMA_3B, QWEN_CODER_7B, QWEN_7B, LLAMA_8B)
 }
 
 DEFAULT_CHAT_MODEL: str = QWEN_1_5B.id
