@@ -233,7 +233,7 @@ class KnowledgeBase:
         try:
             return self.hub.embedder()
         except ModelError as exc:
-            raise ModelUnavailableError(str(exc), hint=getattr(exc, "hint", None)) from exc
+            raise ModelUnavailableError(exc.message, hint=exc.hint) from exc
 
     def _require_open(self) -> tuple[IndexStore, IndexingPipeline, Retriever]:
         if self.store is None or self.pipeline is None or self.retriever is None:
@@ -495,7 +495,7 @@ class KnowledgeBase:
             try:
                 return self.hub.generator()
             except ModelError as exc:
-                raise ModelUnavailableError(str(exc), hint=getattr(exc, "hint", None)) from exc
+                raise ModelUnavailableError(exc.message, hint=exc.hint) from exc
 
         return Answerer(
             search=lambda q, k: self.search(q, k),

@@ -77,6 +77,12 @@ def locate_parts(spec: ModelSpec) -> list[Path]:
             missing.append(part)
             continue
         paths.append(path)
+    if missing and getattr(sys, "frozen", False):  # an installed app: packages mean nothing
+        raise ModelUnavailableError(
+            f"{spec.display_name} is not part of this installation (the slim installer comes "
+            "without a chat model).",
+            hint=_missing_hint(spec),
+        )
     if missing:
         names = ", ".join(p.distribution for p in missing[:4])
         more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
@@ -285,9 +291,9 @@ def bundled_chat_model(spec: ModelSpec) -> Path | None:
         path = folder / spec.file_name
         if is_verified(path, spec):
             return path
-        if path.is_file() and path.stat().st_size == spec.size_bytes:
-            if hash_file(path) == spec.sha256:
-                return path
+        if (path.is_file() and path.stat().st_size == spec.size_bytes
+                and hash_file(path) == spec.sha256):
+            return path
     return None
 
 

@@ -22,7 +22,6 @@ checksum stamps) but is never imported by the app.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -38,6 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bundle_plan as plan
+from frozen_check import BUNDLED, resolve_self_test_model, run_self_test
 from installers import (
     deb_arch,
     linux_desktop_files,
@@ -49,6 +49,9 @@ from installers import (
     make_windows_installer,
     tree_size,
 )
+from model_bundle import bundle_model, default_chat_model, mb, sha256_of, unbundle
+
+__all__ = ["BUNDLED", "bundle_model", "main", "resolve_self_test_model", "run_self_test"]
 
 REPO = plan.REPO_ROOT
 SPEC = HERE / "cairn.spec"
@@ -65,28 +68,38 @@ def project_version() -> str:
     return str(data["project"]["version"])
 
 
-def artifact_names(target: str, version: str) -> dict[str, str]:
-    """File names of the artifacts for `target` (relative to the dist folder)."""
+def artifact_names(target: str, version: str, slim: bool = False) -> dict[str, str]:
+    """File names of the artifacts for `target` (relative to the dist folder). The slim variant
+    (no chat model) says so in every name: `…-slim`, and the Debian package `cairn-slim`."""
     machine = platform.machine().lower()
+    s = "-slim" if slim else ""
     if target == "linux":
         arch = "x86_64" if machine in ("x86_64", "amd64") else machine
         return {
             "app": plan.EXE_NAME,
-            "tarball": f"cairn-linux-{arch}.tar.gz",
-            "deb": f"cairn_{version}_{deb_arch()}.deb",
-            "appimage": f"Cairn-{arch}.AppImage",
+            "tarball": f"cairn-linux-{arch}{s}.tar.gz",
+            "deb": f"cairn{s}_{version}_{deb_arch()}.deb",
+            "appimage": f"Cairn-{arch}{s}.AppImage",
         }
     if target == "windows":
         return {
             "app": plan.EXE_NAME,
-            "installer": "cairn-windows-x64-setup.exe",
-            "portable_zip": "cairn-windows-x64-portable.zip",
+            "installer": f"cairn-windows-x64{s}-setup.exe",
+            "portable_zip": f"cairn-windows-x64{s}-portable.zip",
         }
     arch = "arm64" if machine in ("arm64", "aarch64") else "x86_64"
     return {
         "app": f"{plan.APP_NAME}.app",
-        "dmg": f"cairn-macos-{arch}.dmg",
+        "dmg": f"cairn-macos-{arch}{s}.dmg",
     }
+
+
+def variants(args: argparse.Namespace) -> list[str]:
+    """Which installers this build makes, in build order: "slim" (no chat model) before "full"
+    (the same frozen app plus the model), so one freeze serves both."""
+    if args.slim:
+        return ["slim"]
+    return ["slim", "full"] if args.also_slim else ["full"]
 
 
 def make_plan(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,29 +126,16 @@ def make_plan(args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.clean:
         cmd.insert(3, "--clean")
-    names = artifact_names(target, version)
+    kinds = variants(args)
+    names = artifact_names(target, version, slim=kinds[-1] == "slim")
+    by_variant = {v: artifact_names(target, version, slim=v == "slim") for v in kinds}
+    model = str(args.with_model) if args.with_model else "the default chat model (part packages)"
     steps = ["freeze (PyInstaller onedir)", "verify bundle contents"]
-    if args.with_model:
-        steps.append(f"bundle chat model {args.with_model} into <app>/{plan.BUNDLED_MODELS_DIR}/")
-    if target == "linux":
-        steps += [
-            "desktop entry + icons into the app folder",
-            f"tarball {names['tarball']}",
-            f"Debian package {names['deb']} (dpkg-deb)",
-            f"AppImage {names['appimage']} (only if appimagetool is on PATH)",
-        ]
-    elif target == "windows":
-        steps += [
-            f"installer {names['installer']} (Inno Setup iscc, windows/cairn.iss)",
-            f"portable zip {names['portable_zip']}",
-        ]
-    else:
-        steps += [
-            f"disk image {names['dmg']} (macos/make_dmg.sh)",
-            "sign + notarise (macos/sign_and_notarize.sh; only with CAIRN_MACOS_IDENTITY)",
-        ]
+    for v in kinds:
+        steps += _variant_steps(target, by_variant[v], v, model)
     if args.self_test:
-        steps.append(f"run the frozen self-test (model: {args.self_test})")
+        steps.append(f"run the frozen self-test (model: {args.self_test}; empty network "
+                     "namespace and strace where available)")
     return {
         "target": target,
         "version": version,
@@ -146,8 +146,10 @@ def make_plan(args: argparse.Namespace) -> dict[str, Any]:
         "pyinstaller_command": cmd,
         "mode": "onedir (no per-launch self-extraction)",
         "steps": steps,
+        "variants": kinds,
         "artifacts": names,
-        "with_model": str(args.with_model) if args.with_model else None,
+        "artifacts_by_variant": by_variant,
+        "with_model": None if kinds == ["slim"] else model,
         "qt_modules_kept": list(plan.QT_MODULES_KEPT),
         "excluded_modules": list(plan.EXCLUDED_MODULES),
         "hidden_imports": list(plan.HIDDEN_IMPORTS),
@@ -170,6 +172,32 @@ def make_plan(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _variant_steps(target: str, names: dict[str, str], variant: str, model: str) -> list[str]:
+    steps = []
+    if variant == "full":
+        steps.append(f"bundle {model} into <app>/{plan.BUNDLED_MODELS_DIR}/ (sha256 checked)")
+    else:
+        steps.append("slim: no chat model (the app asks for one on first launch)")
+    if target == "linux":
+        steps += [
+            "desktop entry + icons into the app folder",
+            f"tarball {names['tarball']}",
+            f"Debian package {names['deb']} (dpkg-deb)",
+            f"AppImage {names['appimage']} (only if appimagetool is on PATH)",
+        ]
+    elif target == "windows":
+        steps += [
+            f"installer {names['installer']} (Inno Setup iscc, windows/cairn.iss)",
+            f"portable zip {names['portable_zip']}",
+        ]
+    else:
+        steps += [
+            f"disk image {names['dmg']} (macos/make_dmg.sh)",
+            "sign + notarise (macos/sign_and_notarize.sh; only with CAIRN_MACOS_IDENTITY)",
+        ]
+    return steps
+
+
 def print_plan(p: dict[str, Any]) -> None:
     print(f"Cairn {p['version']} — build plan for {p['target']} (Python {p['python']})")
     print(f"  mode:      {p['mode']}")
@@ -179,7 +207,8 @@ def print_plan(p: dict[str, Any]) -> None:
     print("  steps:")
     for i, step in enumerate(p["steps"], 1):
         print(f"    {i}. {step}")
-    print("  artifacts: " + ", ".join(f"{k}={v}" for k, v in p["artifacts"].items()))
+    for variant, names in p["artifacts_by_variant"].items():
+        print(f"  artifacts ({variant}): " + ", ".join(f"{k}={v}" for k, v in names.items()))
     print("  Qt modules kept: " + ", ".join(p["qt_modules_kept"]))
     print(f"  excluded modules ({len(p['excluded_modules'])}):")
     for line in textwrap.wrap(", ".join(p["excluded_modules"]), 96):
@@ -191,23 +220,10 @@ def print_plan(p: dict[str, Any]) -> None:
     for d in p["data"]:
         print(f"    {d['from']} -> {d['to']}  ({d['why']})")
     print("  llama.cpp libraries: " + ", ".join(p["llama_cpp_libs"]))
-    print("  chat model: " + (p["with_model"] or "not bundled (set up on first run)"))
+    print("  chat model: " + (p["with_model"] or "none (slim: set up on first launch)"))
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 
 def app_dir_for(target: str, dist: Path) -> Path:
@@ -336,90 +352,6 @@ def verify_bundle(p: dict[str, Any]) -> list[str]:
     return problems
 
 
-# ---------------------------------------------------------------------- bundled chat model
-
-
-def bundle_model(gguf: Path, dest_dir: Path) -> dict[str, Any]:
-    """Copy a GGUF into the app's models folder, named and stamped the way the app expects.
-
-    A file matching a catalog entry (by sha256) is stored under the catalog's file name with a
-    `<file>.sha256` stamp (models.integrity format), so the app trusts it with one `stat()`.
-    Its mtime is set to a whole second so tar/deb/zip keep it exactly and the stamp stays valid.
-    """
-    sys.path.insert(0, str(REPO))
-    from models.catalog import CATALOG
-    from models.integrity import write_stamp
-
-    gguf = gguf.expanduser().resolve()
-    with gguf.open("rb") as fh:
-        if fh.read(4) != b"GGUF":
-            raise SystemExit(f"--with-model: {gguf} is not a GGUF file")
-    log(f"hashing {gguf.name} ({mb(gguf.stat().st_size)}) …")
-    digest = sha256_of(gguf)
-    spec = next((s for s in CATALOG.values() if s.role == "chat" and s.sha256 == digest), None)
-    name = spec.file_name if spec is not None else gguf.name
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / name
-    log(
-        f"bundling it as {target}" + (f" (catalog: {spec.id})" if spec else " (not in the catalog)")
-    )
-    shutil.copyfile(gguf, target)
-    whole = int(gguf.stat().st_mtime)
-    os.utime(target, ns=(whole * 1_000_000_000, whole * 1_000_000_000))
-    write_stamp(target, digest)
-    info = {
-        "file": name,
-        "bytes": target.stat().st_size,
-        "sha256": digest,
-        "catalog_id": spec.id if spec else None,
-    }
-    (dest_dir / "bundled-models.json").write_text(json.dumps([info], indent=2), encoding="utf-8")
-    return info
-
-
-# -------------------------------------------------------------------------- self-test
-
-
-def resolve_self_test_model(choice: str) -> str | None:
-    """'fake' → None (fake models); a catalog id or a .gguf path → the GGUF path to use."""
-    if choice == "fake":
-        return None
-    sys.path.insert(0, str(REPO))
-    from models.provisioning import resolve_chat_model
-
-    models_dir = Path(
-        os.environ.get("CAIRN_PACKAGING_MODELS", Path.home() / ".cache" / "cairn-packaging-models")
-    )
-    return str(resolve_chat_model(choice, models_dir))
-
-
-def run_self_test(exe: Path, model: str | None, home: Path, timeout: float = 1200) -> dict:
-    """Run `<exe> --self-test` offscreen in a fresh home; returns the parsed JSON summary."""
-    cmd = [str(exe), "--self-test", "--home", str(home)]
-    cmd += ["--fake-models"] if model is None else ["--set", f"chat_model={model}"]
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    env.pop("CAIRN_HOME", None)
-    log("self-test: " + " ".join(cmd))
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    took = time.perf_counter() - t0
-    out = proc.stdout
-    start = out.find("{")
-    summary: dict[str, Any] = {}
-    if start >= 0:
-        try:
-            summary = json.loads(out[start:])
-        except json.JSONDecodeError:
-            summary = {}
-    summary["exit_code"] = proc.returncode
-    summary["wall_s"] = round(took, 1)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-6000:])
-    return summary
-
-
 # ------------------------------------------------------------------------------- main
 
 
@@ -437,11 +369,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("linux", "windows", "macos"),
         help="only with --dry-run (builds are for the running platform)",
     )
-    p.add_argument(
+    model = p.add_mutually_exclusive_group()
+    model.add_argument(
         "--with-model",
         type=Path,
         metavar="GGUF",
-        help="bundle this chat model in the app's models folder",
+        help="bundle this chat model instead of the default one",
+    )
+    model.add_argument(
+        "--slim",
+        action="store_true",
+        help="installers without a chat model (named …-slim; the app asks for one on first "
+        "launch). The default build bundles the default chat model: it answers offline",
+    )
+    p.add_argument(
+        "--also-slim",
+        action="store_true",
+        help="build the slim installers too, from the same freeze",
     )
     p.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     p.add_argument(
@@ -458,15 +402,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--self-test",
         metavar="MODEL",
-        help="after building, run the frozen self-test with 'fake' models, a "
-        "catalog chat-model id (assembled from installed part packages) or a .gguf",
+        help="after building, run the frozen self-test (empty network namespace, strace "
+        "audit where available) with the 'bundled' model (no flag: the app finds it itself), "
+        "'fake' models, a catalog chat-model id or a .gguf",
     )
     args = p.parse_args(argv)
     if args.target and not args.dry_run and args.target != plan.target_name():
         p.error("cross-building is not possible: build each platform on that platform")
     if args.with_model and not args.dry_run and not args.with_model.is_file():
         p.error(f"--with-model: no such file {args.with_model}")
+    if args.slim and args.also_slim:
+        p.error("--also-slim builds the offline installers too: drop --slim")
+    if args.slim and args.self_test == BUNDLED:
+        p.error("--self-test bundled needs a bundled model: drop --slim")
     return args
+
+
+def package(
+    args: argparse.Namespace, p: dict[str, Any], report: dict[str, Any],
+    names: dict[str, str], variant: str,
+) -> dict[str, int]:
+    """This platform's installers for one variant, from the app folder as it is now."""
+    target, dist, work = p["target"], Path(p["dist"]), Path(p["work"])
+    app = dist / names["app"]
+    timings = report.setdefault("package_steps_s", {})
+    if target == "linux":
+        linux_desktop_files(app)
+        t = time.perf_counter()
+        make_tarball(app, dist / names["tarball"])
+        timings[names["tarball"]] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        # A bundled model does not compress (quantised weights): xz would only add minutes.
+        compression = args.deb_compression or ("xz" if variant == "slim" else "gzip")
+        make_deb(app, dist / names["deb"], p["version"], work, compression,
+                 slim=variant == "slim")
+        timings[names["deb"]] = round(time.perf_counter() - t, 1)
+        report.setdefault("deb_compression", {})[names["deb"]] = compression
+        make_appimage(app, dist / names["appimage"], work)
+    elif target == "windows":
+        make_windows_installer(app, dist, p["version"], names)
+    else:
+        make_dmg(dist, names)
+    return {
+        name: (dist / name).stat().st_size
+        for key, name in names.items()
+        if key != "app" and (dist / name).exists()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,31 +486,23 @@ def main(argv: list[str] | None = None) -> int:
     log("bundle verified: essentials present, excluded modules absent")
     report["app_bytes_without_model"] = tree_size(app)
 
-    if args.with_model:
-        report["bundled_model"] = bundle_model(args.with_model, bundled_models_dir(target, dist))
-    report["app_bytes"] = tree_size(app)
+    models_dir = bundled_models_dir(target, dist)
+    unbundle(models_dir)  # a dist folder reused from an earlier build must not keep a model
+    gguf = args.with_model
+    if "full" in p["variants"] and gguf is None:
+        report["bundled_model_id"], gguf = default_chat_model()  # fails loudly when missing
 
     t_pkg = time.perf_counter()
     artifacts: dict[str, int] = {}
-    if not args.no_installers:
-        if target == "linux":
-            linux_desktop_files(app)
-            t = time.perf_counter()
-            make_tarball(app, dist / names["tarball"])
-            report["tarball_s"] = round(time.perf_counter() - t, 1)
-            t = time.perf_counter()
-            compression = args.deb_compression or ("gzip" if args.with_model else "xz")
-            make_deb(app, dist / names["deb"], p["version"], work, compression)
-            report["deb_s"] = round(time.perf_counter() - t, 1)
-            report["deb_compression"] = compression
-            make_appimage(app, dist / names["appimage"], work)
-        elif target == "windows":
-            make_windows_installer(app, dist, p["version"], names)
-        else:
-            make_dmg(dist, names)
-        for key, name in names.items():
-            if key != "app" and (dist / name).exists():
-                artifacts[name] = (dist / name).stat().st_size
+    report["variants"] = {}
+    for variant in p["variants"]:
+        if variant == "full":
+            report["bundled_model"] = bundle_model(gguf, models_dir)
+        names = p["artifacts_by_variant"][variant]
+        made = {} if args.no_installers else package(args, p, report, names, variant)
+        artifacts.update(made)
+        report["variants"][variant] = {"app_bytes": tree_size(app), "artifacts": made}
+    report["app_bytes"] = tree_size(app)
     report["package_s"] = round(time.perf_counter() - t_pkg, 1)
     report["build_s"] = round(time.perf_counter() - t_start, 1)
     report["artifacts"] = artifacts

@@ -5,9 +5,14 @@ With no command (only flags) it is `cairn-gui` / `python -m desktop_app.main`: `
 CLI over the same core (`cairn privacy --audit`, `cairn index`, …), so an installed app can be
 audited and scripted without a Python environment. `--privacy-audit-child` is the child process
 that `cairn privacy --audit` starts and traces (`indexer/privacy_audit.py`).
+
+`CAIRN_ENTRY=cli` makes it the CLI whatever the arguments: the `cairn` command the .deb and the
+tarball put on PATH sets it, so `cairn`, `cairn --help` and `cairn --home X index` are the CLI
+(options may come before the command), while `cairn-gui` and the menu entry run the window.
 """
 
 import multiprocessing
+import os
 import sys
 
 if __name__ == "__main__":
@@ -15,11 +20,13 @@ if __name__ == "__main__":
     # child started by any library run its task instead of a second window.
     multiprocessing.freeze_support()
     args = sys.argv[1:]
+    # Read once and dropped, so no process the app starts inherits it.
+    cli_only = os.environ.pop("CAIRN_ENTRY", "") == "cli"
     if args[:1] == ["--privacy-audit-child"]:
         from indexer.privacy_audit import child_main
 
         sys.exit(child_main(args[1:]))
-    if args and not args[0].startswith("-"):
+    if cli_only or (args and not args[0].startswith("-")):
         from indexer.cli import app
 
         sys.exit(app(args, prog_name="cairn"))

@@ -41,6 +41,11 @@ DEB_DEPENDS = (
     "libxcb-xkb1",
     "libxkbcommon0",
     "libxkbcommon-x11-0",
+    # Qt's Wayland platform plugin (chosen on Wayland desktops): found missing by `ldd` over the
+    # installed app in a clean Debian 12 chroot; every other library it links ships inside.
+    "libwayland-client0",
+    "libwayland-cursor0",
+    "libwayland-egl1",
 )
 
 
@@ -90,11 +95,29 @@ def make_tarball(app: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def make_deb(app: Path, out: Path, version: str, work: Path, compression: str = "xz") -> None:
-    """A Debian package: /opt/cairn, /usr/bin/cairn, desktop entry and hicolor icons.
+CLI_WRAPPER = """#!/bin/sh
+# `cairn`: Cairn's command line (`cairn --help`); the window is `cairn-gui`. Both run the same
+# frozen app; CAIRN_ENTRY=cli tells it to be the CLI even when options come first.
+CAIRN_ENTRY=cli exec "{exe}" "$@"
+"""
 
-    Removing or purging it never touches ~/.local/share/Cairn (index, settings, models) nor any
-    document: dpkg only removes the files it installed.
+
+def make_deb(
+    app: Path,
+    out: Path,
+    version: str,
+    work: Path,
+    compression: str = "xz",
+    *,
+    slim: bool = False,
+) -> None:
+    """A Debian package: /opt/cairn, `cairn` (CLI) and `cairn-gui` (window) on PATH, the desktop
+    entry and hicolor icons.
+
+    The offline package is `cairn`; the slim one (no chat model) is `cairn-slim`, which conflicts
+    with and replaces it, so either can be installed over the other. Removing or purging never
+    touches ~/.local/share/Cairn (index, settings, models) nor any document: dpkg only removes the
+    files it installed.
     """
     if shutil.which("dpkg-deb") is None:
         log("dpkg-deb not found: skipping the .deb")
@@ -107,8 +130,12 @@ def make_deb(app: Path, out: Path, version: str, work: Path, compression: str = 
     shutil.copytree(app, opt, symlinks=True)
     for extra in ("install.sh", "uninstall.sh"):  # per-user scripts are for the tarball only
         (opt / extra).unlink(missing_ok=True)
-    (root / "usr" / "bin").mkdir(parents=True)
-    (root / "usr" / "bin" / plan.EXE_NAME).symlink_to(f"/opt/{plan.EXE_NAME}/{plan.EXE_NAME}")
+    bin_dir = root / "usr" / "bin"
+    bin_dir.mkdir(parents=True)
+    exe = f"/opt/{plan.EXE_NAME}/{plan.EXE_NAME}"
+    (bin_dir / plan.EXE_NAME).write_text(CLI_WRAPPER.format(exe=exe), encoding="utf-8")
+    (bin_dir / plan.EXE_NAME).chmod(0o755)
+    (bin_dir / f"{plan.EXE_NAME}-gui").symlink_to(exe)
     apps = root / "usr" / "share" / "applications"
     apps.mkdir(parents=True)
     shutil.copy2(HERE / "linux" / "cairn.desktop", apps / "cairn.desktop")
@@ -129,16 +156,26 @@ def make_deb(app: Path, out: Path, version: str, work: Path, compression: str = 
     control = root / "DEBIAN"
     control.mkdir()
     installed_kb = tree_size(root) // 1024
+    package, other = ("cairn-slim", "cairn") if slim else ("cairn", "cairn-slim")
+    relations = f"Conflicts: {other}\nReplaces: {other}\n" + (
+        "Provides: cairn\n" if slim else ""
+    )
+    what = (
+        " This slim package has no chat model: on first launch choose a .gguf file or download\n"
+        " one (Settings → Models). The package `cairn` bundles the default model instead.\n"
+        if slim
+        else " The default chat model is included: it answers offline from the first launch.\n"
+    )
     (control / "control").write_text(
-        f"Package: cairn\nVersion: {version}\nSection: utils\nPriority: optional\n"
+        f"Package: {package}\nVersion: {version}\nSection: utils\nPriority: optional\n"
         f"Architecture: {deb_arch()}\nInstalled-Size: {installed_kb}\n"
-        f"Depends: {', '.join(DEB_DEPENDS)}\n"
+        f"Depends: {', '.join(DEB_DEPENDS)}\n{relations}"
         "Maintainer: Cairn maintainers <cairn@localhost>\n"
         "Description: local-first desktop knowledge assistant\n"
         " Cairn indexes folders on this computer and answers questions about the documents\n"
         " in them with citations, using only models that run locally. Nothing leaves the\n"
         " machine. Index and settings live in ~/.local/share/Cairn and survive upgrades and\n"
-        " removal of this package.\n",
+        " removal of this package.\n" + what,
         encoding="utf-8",
     )
     tmp = out.with_name(out.name + ".partial")

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Per-user desktop integration for the Cairn tarball: adds Cairn to the application menu
-# (~/.local/share/applications) with its icon, and a `cairn` command in ~/.local/bin.
+# (~/.local/share/applications) with its icon, and the `cairn` (command line) and `cairn-gui`
+# (window) commands in ~/.local/bin.
 # Nothing is copied: the menu entry points at this folder, so keep it where it is (or run
 # this script again after moving it). No root needed. Undo with ./uninstall.sh.
 set -eu
@@ -16,7 +17,12 @@ case "$exe" in *" "*) exec_line="\"$exe\"" ;; *) exec_line="$exe" ;; esac
 sed -e "s|^Exec=.*|Exec=$exec_line|" -e "s|^TryExec=.*|TryExec=$exe|" \
     "$here/cairn.desktop" > "$data/applications/cairn.desktop"
 chmod 644 "$data/applications/cairn.desktop"
-ln -sf "$exe" "$HOME/.local/bin/cairn"
+# `cairn` is the CLI whatever its arguments (CAIRN_ENTRY=cli); `cairn-gui` is the window.
+rm -f "$HOME/.local/bin/cairn"
+printf '#!/bin/sh\n# cairn: added by the Cairn tarball'"'"'s install.sh\nCAIRN_ENTRY=cli exec "%s" "$@"\n' "$exe" \
+    > "$HOME/.local/bin/cairn"
+chmod 755 "$HOME/.local/bin/cairn"
+ln -sf "$exe" "$HOME/.local/bin/cairn-gui"
 command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$data/applications" || true
 command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q -t "$data/icons/hicolor" || true
-echo "Cairn added to your applications menu (and ~/.local/bin/cairn)."
+echo "Cairn added to your applications menu (and ~/.local/bin/cairn, ~/.local/bin/cairn-gui)."

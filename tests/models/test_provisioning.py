@@ -252,3 +252,22 @@ def test_missing_hint_in_an_installed_app_points_at_settings(monkeypatch) -> Non
     frozen = _missing_hint(catalog.QWEN_1_5B)
     assert "Settings → Models" in frozen and ".gguf" in frozen
     assert "uv sync" not in frozen and "pip" not in frozen and "cairn models" not in frozen
+
+
+def test_an_installed_app_without_the_model_says_so_in_users_words(monkeypatch) -> None:
+    """A slim installer has no part packages: the error names the situation, not pip packages."""
+    from models import catalog
+    from models.provisioning import locate_parts
+
+    parts = tuple(dataclasses.replace(p, distribution=f"cairn-no-such-part-{i}")
+                  for i, p in enumerate(catalog.QWEN_1_5B.source.parts))
+    spec = dataclasses.replace(
+        catalog.QWEN_1_5B, source=dataclasses.replace(catalog.QWEN_1_5B.source, parts=parts)
+    )
+    with pytest.raises(ModelUnavailableError, match="part packages are not installed"):
+        locate_parts(spec)  # a checkout: the packages are the fix
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(ModelUnavailableError) as caught:
+        locate_parts(spec)
+    assert "slim installer" in caught.value.message and "package" not in caught.value.message
+    assert "Settings → Models" in (caught.value.hint or "")

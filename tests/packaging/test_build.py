@@ -95,7 +95,25 @@ def test_dry_run_prints_the_plan_with_the_excluded_modules() -> None:
     assert "build plan for" in out and "onedir" in out
     for name in ("unstructured", "spacy", "PySide6.QtWebEngineCore", "PySide6.QtQuick", "torch"):
         assert re.search(rf"\b{re.escape(name)}\b", out), f"{name} not listed as excluded"
-    assert "not bundled (set up on first run)" in out
+    # The default build is the offline installer: it bundles the default chat model.
+    assert "chat model: the default chat model (part packages)" in out
+    assert "cairn_0.1.0_" in out or sys.platform != "linux"
+
+
+def test_slim_is_opt_in_and_named_so_and_also_slim_builds_both() -> None:
+    slim = json.loads(_run_build("--dry-run", "--json", "--target", "linux", "--slim").stdout)
+    assert slim["variants"] == ["slim"] and slim["with_model"] is None
+    assert slim["artifacts"]["tarball"].endswith("-slim.tar.gz")
+    assert slim["artifacts"]["deb"].startswith("cairn-slim_")
+    assert not any("into <app>/models" in step for step in slim["steps"])
+    both = json.loads(_run_build("--dry-run", "--json", "--target", "windows", "--also-slim").stdout)
+    assert both["variants"] == ["slim", "full"]  # slim first: the model is added after
+    names = both["artifacts_by_variant"]
+    assert names["slim"]["installer"] == "cairn-windows-x64-slim-setup.exe"
+    assert names["full"]["installer"] == "cairn-windows-x64-setup.exe"
+    assert sum("bundle the default chat model" in step for step in both["steps"]) == 1
+    clash = _run_build("--dry-run", "--slim", "--with-model", "/x.gguf")
+    assert clash.returncode == 2 and "not allowed with" in clash.stderr
 
 
 def test_dry_run_json_describes_each_platform() -> None:
@@ -113,7 +131,7 @@ def test_dry_run_json_describes_each_platform() -> None:
         assert data["target"] == target
         assert fragment in data["artifacts"][key]
         assert data["with_model"] == "/nonexistent/model.gguf"
-        assert any("bundle chat model" in step for step in data["steps"])
+        assert any("bundle /nonexistent/model.gguf" in step for step in data["steps"])
         assert "unstructured" in data["excluded_modules"]
         assert "--onefile" not in data["pyinstaller_command"]
         if target == "linux" and platform.machine() in ("x86_64", "AMD64"):
@@ -341,7 +359,8 @@ def test_desktop_file_is_valid(plan: ModuleType) -> None:
     path = PACKAGING / "linux" / "cairn.desktop"
     e = _desktop_entry(path)
     assert e["Type"] == "Application" and e["Name"] == "Cairn"
-    assert e["Exec"].split()[0] == plan.EXE_NAME and e["TryExec"] == plan.EXE_NAME
+    # The menu opens the window; `cairn` on PATH is the CLI.
+    assert e["Exec"].split()[0] == f"{plan.EXE_NAME}-gui" and e["TryExec"] == f"{plan.EXE_NAME}-gui"
     assert e["Icon"] == "cairn" and e["Terminal"] == "false"
     assert e["Categories"].endswith(";") and e["Version"] in {"1.0", "1.1", "1.2", "1.3", "1.4"}
     if shutil.which("desktop-file-validate"):
@@ -438,7 +457,7 @@ def test_tarball_install_script_adds_a_menu_entry_and_uninstall_keeps_user_data(
         shutil.copy2(PACKAGING / "linux" / name, app / name)
     shutil.copy2(PACKAGING / "icons" / "cairn.svg", app / "cairn.svg")
     shutil.copy2(PACKAGING / "icons" / "cairn-256.png", app / "cairn.png")
-    (app / "cairn").write_text("#!/bin/sh\nexit 0\n")
+    (app / "cairn").write_text('#!/bin/sh\necho "entry=${CAIRN_ENTRY:-window} $*"\n')
     (app / "cairn").chmod(0o755)
     home = tmp_path / "home"
     data = home / ".local" / "share"
@@ -451,14 +470,23 @@ def test_tarball_install_script_adds_a_menu_entry_and_uninstall_keeps_user_data(
     entry = _desktop_entry(entry_path)
     assert entry["Exec"] == f'"{app / "cairn"}"' and entry["TryExec"] == str(app / "cairn")
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "cairn.svg").is_file()
-    assert (home / ".local" / "bin" / "cairn").resolve() == (app / "cairn").resolve()
+    bin_dir = home / ".local" / "bin"
+    assert (bin_dir / "cairn-gui").resolve() == (app / "cairn").resolve()
+    # `cairn` is the CLI even when an option comes first; `cairn-gui` is the window.
+    ran = subprocess.run([str(bin_dir / "cairn"), "--home", "x y", "status"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert ran.strip() == "entry=cli --home x y status"
+    ran = subprocess.run([str(bin_dir / "cairn-gui"), "--self-test"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert ran.strip() == "entry=window --self-test"
     if shutil.which("desktop-file-validate"):
         proc = subprocess.run(
             ["desktop-file-validate", str(entry_path)], capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, proc.stdout
     subprocess.run(["sh", str(app / "uninstall.sh")], env=env, check=True, capture_output=True)
-    assert not entry_path.exists() and not (home / ".local" / "bin" / "cairn").exists()
+    assert not entry_path.exists() and not (bin_dir / "cairn").exists()
+    assert not (bin_dir / "cairn-gui").exists()
     assert (user_data / "settings.json").read_text() == "{}"  # user data untouched
     assert (app / "cairn").is_file()
 
@@ -470,75 +498,69 @@ def test_ci_workflow_builds_and_self_tests_all_three_platforms() -> None:
     oses = {entry["os"].split("-")[0] for entry in job["strategy"]["matrix"]["include"]}
     assert oses == {"ubuntu", "windows", "macos"}
     runs = " ".join(step.get("run", "") for step in job["steps"])
-    assert "packaging/build.py --self-test" in runs
+    # The hosted recipe self-tests the offline installer's own model, then the installed .deb.
+    assert "packaging/build.py --also-slim --self-test bundled" in runs
+    assert "--no-group chat-default" not in runs
+    assert "unshare -rn cairn-gui --self-test" in runs and "apt-get purge -y cairn" in runs
 
 
 # ------------------------------------------------------------------------ the real build
 
 
-def _self_test_model(tmp_path: Path) -> str | None:
-    """The small real chat model (assembled from its installed part packages), else None."""
-    from models.errors import ModelUnavailableError
-    from models.provisioning import resolve_chat_model
-
-    models_dir = Path(
-        os.environ.get("CAIRN_PACKAGING_MODELS", Path.home() / ".cache" / "cairn-packaging-models")
-    )
-    try:
-        return str(resolve_chat_model("qwen2.5-coder-0.5b-instruct-q4_k_m", models_dir))
-    except ModelUnavailableError:
-        return None
-
-
 @pytest.mark.packaging
-@pytest.mark.timeout(2400)
-def test_build_linux_artifacts_and_run_the_frozen_self_test(
+@pytest.mark.timeout(3000)
+def test_build_the_offline_installer_and_answer_with_the_bundled_model(
     build: ModuleType, plan: ModuleType, tmp_path: Path
 ) -> None:
+    """The default build bundles the default chat model; the frozen app then indexes the
+    samples, answers and opens the citation with no network (empty namespace) and no outside
+    attempt under strace — with no model flag: it must find the bundled file itself."""
     if plan.target_name() != "linux":
         pytest.skip("the smoke build checks the Linux artifacts; CI builds the other platforms")
+    from models.catalog import CATALOG, DEFAULT_CHAT_MODEL
+
+    spec = CATALOG[DEFAULT_CHAT_MODEL]
     dist, work = tmp_path / "dist", tmp_path / "work"
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_PY),
-            "--dist",
-            str(dist),
-            "--work",
-            str(work),
-            "--deb-compression",
-            "gzip",
-        ],  # xz would add minutes; the layout is what is checked
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=REPO,
-        check=False,
-    )
+        [sys.executable, str(BUILD_PY), "--dist", str(dist), "--work", str(work),
+         "--also-slim", "--deb-compression", "gzip"],  # xz would add minutes
+        capture_output=True, text=True, timeout=2400, cwd=REPO, check=False,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     exe = dist / "cairn" / "cairn"
-    assert exe.is_file() and os.access(exe, os.X_OK)
     report = json.loads((dist / "build-report.json").read_text())
-    assert report["artifacts"], report
+    assert report["bundled_model"]["sha256"] == spec.sha256
+    slim_made, full_made = (report["variants"][v]["artifacts"] for v in ("slim", "full"))
+    assert full_made["cairn-linux-x86_64.tar.gz"] > slim_made["cairn-linux-x86_64-slim.tar.gz"]
     with tarfile.open(dist / "cairn-linux-x86_64.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"cairn/cairn", "cairn/cairn.desktop", "cairn/cairn.png"} <= names
+    assert {"cairn/cairn", "cairn/cairn.desktop", f"cairn/models/{spec.file_name}",
+            f"cairn/models/{spec.file_name}.sha256"} <= names  # fmt: skip
     assert not any("unstructured" in n or "spacy" in n for n in names)
-    debs = list(dist.glob("cairn_*.deb"))
+    with tarfile.open(dist / "cairn-linux-x86_64-slim.tar.gz") as tar:
+        assert not any(n.endswith(".gguf") for n in tar.getnames())
     if shutil.which("dpkg-deb"):
-        assert len(debs) == 1
-        listing = subprocess.run(
-            ["dpkg-deb", "-c", str(debs[0])], capture_output=True, text=True, check=True
-        ).stdout
-        assert (
-            "./opt/cairn/cairn" in listing and "./usr/share/applications/cairn.desktop" in listing
-        )
+        deb = dist / f"cairn_{report['version']}_amd64.deb"
+        listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
+                                 check=True).stdout
+        for path in ("./opt/cairn/cairn", "./usr/share/applications/cairn.desktop",
+                     "./usr/bin/cairn", "./usr/bin/cairn-gui", f"./opt/cairn/models/{spec.file_name}"):
+            assert path in listing, path
+        control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True,
+                                 check=True).stdout
+        assert "Package: cairn\n" in control and "Conflicts: cairn-slim" in control
+        assert "libxcb-cursor0" in control
 
-    model = _self_test_model(tmp_path)
-    summary = build.run_self_test(exe, model, tmp_path / "home", timeout=1200)
+    summary = build.run_self_test(exe, build.BUNDLED, tmp_path / "home", timeout=1500)
     assert summary["exit_code"] == 0, summary
     assert summary["ok"] and summary["found"], summary
     assert any("brewing-green-tea.html" in c for c in summary["citations"]), summary
     assert summary["opened"]["viewer"] != "missing"
-    if model is not None:
-        assert summary["models"]["chat"].endswith(".gguf")
+    # No model flag, a fresh home, no part packages inside the app: the answer came from the
+    # bundled file (nothing was joined, copied or downloaded into the home).
+    assert summary["models"]["chat"] == f"llama:{spec.id}", summary["models"]
+    assert not list((tmp_path / "home").rglob("*.gguf"))
+    assert summary["timings"]["answer_s"] > 0
+    if summary["audit"] is not None:  # strace installed: the frozen app under the audit
+        assert summary["audit"]["clean"], summary["audit"]
+        assert summary["audit"]["dns_queries"] == 0
