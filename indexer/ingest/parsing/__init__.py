@@ -12,6 +12,7 @@ Which library reads which format, and why (all offline; none downloads anything 
 | DOCX / PPTX / XLSX             | python-docx / -pptx / openpyxl  | what unstructured wraps, without its start-up |
 | E-mail (.eml)                  | stdlib `email` (policy=default) | robust MIME + header decoding |
 | EPUB                           | zipfile + lxml + the HTML path  | unstructured needs pandoc for EPUB |
+| Images (.png .jpg .tif …), scanned PDF pages | RapidOCR (PP-OCRv6 ONNX in its wheel) on ONNX Runtime | local, no hub, no torch; see `ocr.py` |
 
 `unstructured` is deliberately not used: every format above has a lighter parser, its EPUB, ODT
 and RTF paths need pandoc (not installed), its PDF extra pulls torch, and importing it costs
@@ -32,7 +33,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer.errors import ParseError
+from indexer.errors import Cancelled, ParseError
+from indexer.ingest.parsing.ocr import IMAGE_EXTENSIONS
 from indexer.ingest.parsing.text import CODE_EXTENSIONS, TABLE_EXTENSIONS, TEXT_EXTENSIONS
 from indexer.records import ParsedDocument
 
@@ -56,6 +58,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".xlsm": ("office", "parse_xlsx", "XLSX"),
     ".eml": ("mail", "parse_eml", "e-mail"),
     ".epub": ("epub", "parse_epub", "EPUB"),
+    **{ext: ("ocr", "parse_image", "image") for ext in IMAGE_EXTENSIONS},
 }
 
 #: Every extension `parse_file` accepts, lower-case with the leading dot.
@@ -105,7 +108,8 @@ def parse_file(path: Path) -> ParsedDocument:
     if entry is None:
         raise ParseError(
             f"unsupported file type {ext!r}" if ext else "unsupported file type (no extension)",
-            hint="Cairn reads text, code, Markdown, HTML, PDF, DOCX, PPTX, XLSX, CSV, EML and EPUB",
+            hint="Cairn reads text, code, Markdown, HTML, PDF, DOCX, PPTX, XLSX, CSV, EML, EPUB "
+            "and images (through OCR)",
         )
     module, function, label = entry
     try:
@@ -120,7 +124,7 @@ def parse_file(path: Path) -> ParsedDocument:
 
     try:
         document = _parser(module, function)(path)
-    except ParseError:
+    except (ParseError, Cancelled):  # Cancelled: closing mid-OCR (the page hook)
         raise
     except OSError as exc:
         raise _os_error(path, exc) from exc
