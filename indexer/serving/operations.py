@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from indexer.answer.answering import Answer, AnswerToken
+from indexer.answer.answering import Answer, AnswerToken, Turn
 from indexer.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -267,13 +267,24 @@ class Operations:
             chunks_pending=st.chunks_pending, idle=st.idle, read_only=True,
             failures=[{"path": p, "reason": r} for p, r in st.failures])
 
+    def check_question(self, question: object) -> str:
+        """`question` if it can be asked; `UserInputError` otherwise (before any streaming)."""
+        return self._query(question, "question")
+
     def stream_answer(self, question: str, top_k: int | None = None,
-                      cancel: threading.Event | None = None) -> Iterator[str | Answer]:
-        """Answer tokens (str), then the final `Answer`. One answer at a time."""
-        question = self._query(question, "question")
+                      cancel: threading.Event | None = None,
+                      history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
+        """Answer tokens (str), then the final `Answer`; one answer at a time. Arguments are
+        checked here, before the first item is asked for."""
+        question = self.check_question(question)
         k = self._top_k(top_k) if top_k is not None else None
+        return self._stream(question, k, cancel, history)
+
+    def _stream(self, question: str, k: int | None, cancel: threading.Event | None,
+                history: Sequence[Turn]) -> Iterator[str | Answer]:
         with self._answer_lock:
-            for item in self.kb.stream(question, cancel=cancel, top_k=k, use_cache=False):
+            for item in self.kb.stream(question, history, cancel=cancel, top_k=k,
+                                       use_cache=False):
                 if isinstance(item, AnswerToken):
                     yield item.text
                 elif isinstance(item, Answer):
@@ -290,9 +301,9 @@ class Operations:
     def model_id(self) -> str | None:
         return self.kb.hub.chat_model_id
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors of the local embedder (the index's model) for `texts`."""
-        return [list(map(float, v)) for v in self.kb.embed(texts)]
+    def embed_with_usage(self, texts: Sequence[str]) -> tuple[Any, int]:
+        """Vectors of the index's embedding model for `texts`, and the tokens they took."""
+        return self.kb.embed(texts), sum(self.kb.count_tokens(t) for t in texts)
 
     def embedder_id(self) -> str:
         return self.kb.embedder_id()

@@ -168,6 +168,9 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
         """Vectors of the index's embedding model (loaded on first use)."""
         return self._embedder().embed(list(texts))
 
+    def count_tokens(self, text: str) -> int:
+        return int(self._embedder().count_tokens(text))
+
     def embedder_id(self) -> str:
         return self._embedder().model_id
 
