@@ -255,14 +255,20 @@ async def _stream(ops: Operations, question: str, history: list[Turn], top_k: in
     queue: asyncio.Queue[object] = asyncio.Queue()
     cancel = threading.Event()
 
+    def put(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone (server shutting down): nobody is listening
+            cancel.set()
+
     def produce() -> None:
         try:
             for item in ops.stream_answer(question, top_k, cancel, history):
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+                put(item)
         except BaseException as exc:  # noqa: BLE001 - reported to the client below
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
+            put(exc)
         finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
+            put(_END)
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created,
@@ -270,7 +276,7 @@ async def _stream(ops: Operations, question: str, history: list[Turn], top_k: in
                                              "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    worker = loop.run_in_executor(None, produce)
+    loop.run_in_executor(None, produce)
     try:
         yield chunk({"role": "assistant", "content": ""})
         final: Answer | None = None
@@ -289,7 +295,5 @@ async def _stream(ops: Operations, question: str, history: list[Turn], top_k: in
             yield chunk({}, "stop", citations=extra["citations"], found=final.found,
                         answer=final.text, usage=_usage(final))
         yield "data: [DONE]\n\n"
-    finally:
+    finally:  # also when the client dropped the stream (this generator is cancelled)
         cancel.set()
-        if not worker.done():
-            worker.add_done_callback(lambda _: None)
