@@ -41,14 +41,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp import Client, StdioServerParameters
 
-from indexer.config import load_settings, save_settings  # noqa: E402
-from indexer.runtime import install_egress_guard, set_offline_env  # noqa: E402
-from indexer.service import KnowledgeBase, build_hub  # noqa: E402
-from indexer.serving.mcp_server import build_server  # noqa: E402
-from indexer.serving.operations import Operations  # noqa: E402
-from indexer.serving.reader import ReadOnlyKnowledgeBase  # noqa: E402
+from indexer.config import load_settings, save_settings
+from indexer.runtime import install_egress_guard, set_offline_env
+from indexer.service import KnowledgeBase, build_hub
+from indexer.serving.mcp_server import build_server
+from indexer.serving.operations import Operations
+from indexer.serving.reader import ReadOnlyKnowledgeBase
 
 SAMPLES = ROOT / "desktop_app" / "sample_docs"
 
@@ -58,9 +58,7 @@ def cpu_info() -> dict[str, Any]:
     model, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("model name"):
+            if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
             elif line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
