@@ -117,3 +117,31 @@ def test_files_are_resources(ops: Operations, owned_home: tuple[Path, KnowledgeB
     assert {r.name for r in listed.resources} == {"valves.md", "kitchen.txt", "manual.md"}
     assert "zephyrine" in content.contents[0].text
     assert outside is not None and "not inside a watched folder" in str(outside)
+
+
+def test_a_home_without_an_index_errors_until_the_owner_builds_one(tmp_path: Path) -> None:
+    from indexer.config import save_settings
+    from indexer.service import build_hub
+    from indexer.serving.reader import ReadOnlyKnowledgeBase
+    from tests.indexer.builders import TIMEOUT, make_docs, make_settings, write_valve_docs
+
+    settings = make_settings(tmp_path / "home")
+    reader = ReadOnlyKnowledgeBase(settings, build_hub(settings))
+    ops = Operations(reader)
+
+    async def search(client: Client) -> Any:
+        return await client.call_tool("search", {"query": "zephyrine valve"})
+
+    first = _run(ops, search)
+    assert first.is_error and "no index" in first.content[0].text
+    assert not (tmp_path / "home" / "index").exists() or not any(
+        (tmp_path / "home" / "index").iterdir())  # the reader created nothing
+    docs = make_docs(tmp_path)
+    write_valve_docs(docs)
+    owner_settings = make_settings(tmp_path / "home", [docs])
+    save_settings(owner_settings, keys={"folders"})
+    with KnowledgeBase(owner_settings, build_hub(owner_settings)) as owner:
+        owner.index(timeout=TIMEOUT)
+        second = _run(ops, search)
+    reader.close()
+    assert not second.is_error and second.structured_content["hits"]
