@@ -38,9 +38,11 @@ from indexer.storage.vector_index import ExactVectorIndex
 
 if TYPE_CHECKING:
     from indexer.answer.answering import StreamItem
+    from indexer.config import Settings
     from indexer.ingest.pipeline import IndexingPipeline
     from indexer.records import SearchHit
     from indexer.storage.store_layout import FileRecord
+    from indexer.service import ModelHub
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,8 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
 
     reload_after_s: float = RELOAD_AFTER_S
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, settings: Settings, hub: ModelHub) -> None:
+        super().__init__(settings, hub)  # events: nothing here indexes
         self._follow_lock = threading.Lock()
         self._vectors_version = -1
         self._vectors_loaded_at = 0.0
