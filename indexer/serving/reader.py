@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from indexer.config import Settings
     from indexer.ingest.pipeline import IndexingPipeline
     from indexer.records import SearchHit
-    from indexer.storage.store_layout import FileRecord
     from indexer.service import ModelHub
+    from indexer.storage.store_layout import FileRecord
 
 log = logging.getLogger(__name__)
 
