@@ -103,3 +103,10 @@ def test_token_is_created_once_with_owner_only_permissions(tmp_path: Path) -> No
     token = load_or_create_token(tmp_path)
     assert token_path(tmp_path).stat().st_mode & 0o777 == 0o600
     assert load_or_create_token(tmp_path) == token and len(token) > 30
+
+
+def test_only_loopback_addresses_count_as_local() -> None:
+    from indexer.serving.auth import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "example.com"))
