@@ -10,8 +10,8 @@ process owns the home the index is served as it is, and nothing keeps it up to d
 
 Freshness: keyword search and the rows of hits are read at the owner's latest commit. The vectors
 live in an in-memory matrix (`ExactVectorIndex`) that the owner's writes cannot notify across
-processes, so it is reloaded whenever the `chunks` table's version moved (at most once per
-`reload_after_s`, so a bulk run of the owner does not make every query reload the matrix).
+processes, so when the `chunks` table's version moved it catches up (`ExactVectorIndex.sync`:
+a diff of ids and paths, reading only new vectors), at most once per `reload_after_s`.
 
 It is a `KnowledgeBase` (the same answering, the same settings) whose indexing and writing
 methods raise `StoreError`; answers are not cached or traced here (both are files the owner
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RELOAD_AFTER_S = 2.0
+RELOAD_AFTER_S = 1.0
 
 
 class ReadOnlyKnowledgeBase(KnowledgeBase):
@@ -119,8 +119,11 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
             version = store.refresh()
             due = time.monotonic() - self._vectors_loaded_at >= self.reload_after_s
             if version != self._vectors_version and (force or due) and not store.needs_rebuild:
-                vectors.attach(store)  # a full reload: no sink sees another process's writes
-                vectors.detach()
+                if self._vectors_version < 0:  # first load: read every vector in batches
+                    vectors.attach(store)
+                    vectors.detach()  # no sink sees another process's writes: sync() does
+                else:
+                    vectors.sync(store)
                 self._vectors_version, self._vectors_loaded_at = version, time.monotonic()
             self._follow_settings()
 

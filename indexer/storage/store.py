@@ -560,6 +560,13 @@ class IndexStore:
         """Index terms of `text` in order, as the full-text index sees them (stemmed, no stop words)."""
         return [t.text for t in self._t.reader("chunks").tokenize(text, column="text")]
 
+    @read_op
+    def embedded_paths(self) -> dict[str, str]:
+        """{chunk id: path} of every embedded chunk, without vectors (for `ExactVectorIndex.sync`)."""
+        q = self._t.reader("chunks").search().where("embedded = true").select(["id", "path"])
+        table = q.limit(None).to_arrow()
+        return dict(zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True))
+
     @storage_op
     def embedded_batches(
         self, batch_rows: int = 32768

@@ -105,3 +105,24 @@ def test_no_index_yet_is_a_clear_error_and_creates_nothing(tmp_path: Path) -> No
     reader = _reader(tmp_path)
     with pytest.raises(StoreError, match="no index"):
         reader.open()
+
+
+def test_reader_vectors_follow_a_move_without_rereading_every_vector(tmp_path: Path) -> None:
+    owner = _owner(tmp_path)
+    reader = _reader(tmp_path).open()
+    try:
+        assert reader.vectors is not None
+        before = len(reader.vectors)
+        docs = Path(owner.folders()[0])
+        (docs / "sub").mkdir()
+        (docs / "valves.md").rename(docs / "sub" / "valves.md")
+        owner.index(timeout=TIMEOUT)
+        hits = reader.search("zephyrine valve quarter turn", 1, mode="vector",
+                             path_glob="**/sub/*")
+        assert hits and hits[0].anchor.path == str(docs / "sub" / "valves.md")
+        assert len(reader.vectors) == before
+        assert reader.store is not None
+        assert reader.vectors.sync(reader.store) == (0, 0)  # caught up: nothing left to read
+    finally:
+        reader.close()
+        owner.close()
