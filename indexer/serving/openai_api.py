@@ -32,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from indexer.answer.answering import Answer, Turn
 from indexer.errors import CairnError
@@ -128,17 +128,23 @@ def _conversation(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     return messages[users[-1]].text(), history
 
 
-class _Auth(BaseHTTPMiddleware):
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self.token = token
+class _Auth:
+    """Pure ASGI middleware (not `BaseHTTPMiddleware`, which gets between a streaming response
+    and the client's disconnect): every HTTP request needs the bearer token."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if not token_matches(request.headers.get("authorization"), self.token):
-            return ApiError(401, "Missing or wrong bearer token: send `Authorization: Bearer "
-                            "<token>` with the token from the `api-token` file in the Cairn "
-                            "home.", code="invalid_api_key").response()
-        return await call_next(request)
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not token_matches(header, self.token):
+                refusal = ApiError(401, "Missing or wrong bearer token: send `Authorization: "
+                                   "Bearer <token>` with the token from the `api-token` file in "
+                                   "the Cairn home.", code="invalid_api_key").response()
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def build_app(ops: Operations, token: str) -> Starlette:

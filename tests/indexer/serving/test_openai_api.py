@@ -110,3 +110,57 @@ def test_only_loopback_addresses_count_as_local() -> None:
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "example.com"))
+
+
+def test_a_dropped_stream_stops_the_model(ops: Operations) -> None:
+    """A real socket (uvicorn in a thread): the client hangs up after the first words; the
+    model is cancelled at the next word instead of writing the rest of the answer."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from indexer.answer.answering import Answer
+    from models.generator import FakeGenerator
+
+    generator = FakeGenerator(piece_delay=0.4)
+    ops.kb.hub.generator = lambda: generator  # type: ignore[method-assign]
+    finals: list[Answer] = []
+    stream = ops.kb.stream
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for item in stream(*args, **kwargs):
+            if isinstance(item, Answer):
+                finals.append(item)
+            yield item
+
+    ops.kb.stream = recording  # type: ignore[method-assign]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(build_app(ops, TOKEN), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        body = {"model": "cairn", "stream": True, "messages": [
+            {"role": "user", "content": "How do I close the zephyrine valve?"}]}
+        with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=body,
+                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as response:
+            for line in response.iter_lines():
+                if '"content": "' in line and '"content": ""' not in line:
+                    break  # the first words arrived: hang up
+        deadline = time.monotonic() + 10
+        while not finals:
+            assert time.monotonic() < deadline, "the answer did not end after the hang-up"
+            time.sleep(0.05)
+        assert finals[0].stats.get("cancelled") is True
+    finally:
+        server.should_exit = True
+        thread.join(10)
