@@ -48,7 +48,7 @@ from indexer.ingest.file_state import (
     is_utf8_name,
     write_failure_reason,
 )
-from indexer.ingest.parsing import parse_file
+from indexer.ingest.parsing import needs_ocr, parse_file
 from indexer.ingest.parsing.ocr import reporting_pages
 from indexer.ingest.pipeline_vectors import VectorStage
 from indexer.ingest.scanner import is_within
@@ -226,7 +226,7 @@ class FileWriter:
         if change.is_dir or path.is_dir():
             # Reconcile the folder: index what is there, drop rows for what no longer is.
             seen: set[str] = set()
-            files = list(path_filter.walk(path, root=root))
+            files = sorted(path_filter.walk(path, root=root), key=needs_ocr)  # text first
             with self._cond:  # the folder counted as one file in `submit`; now its files do
                 self.progress.files_total += len(files) - 1
             seen.update(str(f) for f in files)

@@ -127,3 +127,16 @@ def test_ocr_citations_say_so_and_indexing_shows_the_scanned_pages(tmp_path: Pat
         kb.close()
     stages = {e.stage for e in events if isinstance(e, ProgressUpdated)}
     assert any(s.startswith("reading scanned page ") and s.endswith("/3") for s in stages), stages
+
+
+def test_files_with_text_are_queued_before_images(tmp_path: Path) -> None:
+    from indexer.ingest.file_filter import PathFilter
+    from indexer.ingest.parsing import is_supported
+    from indexer.ingest.scanner import reconcile
+
+    docs = make_docs(tmp_path)
+    for name in ("a-photo.png", "b-notes.md", "c-scan.jpg", "d-readme.txt"):
+        (docs / name).write_bytes(b"x")
+    plan = reconcile([docs], [], lambda root: PathFilter(supported=is_supported))
+    order = [Path(c.path).name for c in plan.changes]
+    assert order == ["b-notes.md", "d-readme.txt", "a-photo.png", "c-scan.jpg"]

@@ -38,7 +38,7 @@ from indexer.ingest.parsing.ocr import IMAGE_EXTENSIONS
 from indexer.ingest.parsing.text import CODE_EXTENSIONS, TABLE_EXTENSIONS, TEXT_EXTENSIONS
 from indexer.records import ParsedDocument
 
-__all__ = ["SUPPORTED_EXTENSIONS", "is_supported", "parse_file"]
+__all__ = ["SUPPORTED_EXTENSIONS", "is_supported", "needs_ocr", "parse_file"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,12 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_REGISTRY)
 
 _NO_TEXT = "no text could be extracted"
 _NO_TEXT_HINT = "the file has no readable text; exclude it if this is expected"
+
+
+def needs_ocr(path: str | os.PathLike[str]) -> bool:
+    """True for files read only through OCR (images): seconds a page, so they are queued after
+    the files with text (scanned PDF pages are only known once opened, and read in place)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def is_supported(path: str | os.PathLike[str]) -> bool:
