@@ -25,14 +25,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.runtime import install_egress_guard, set_offline_env  # noqa: E402
-from tests.indexer.scans import raster_pages, text_pdf  # noqa: E402
+from indexer.runtime import install_egress_guard, set_offline_env
+from tests.indexer.scans import raster_pages, text_pdf
 
-WORDS = (
-    "pump valve pressure filter cartridge flange bolt torque seal gasket bearing shaft motor "
-    "inlet outlet coolant sensor relay fuse voltage current warranty service interval manual "
-    "replace inspect tighten loosen clean check operate install remove adjust calibrate"
-).split()
+WORDS = [
+    "pump", "valve", "pressure", "filter", "cartridge", "flange", "bolt", "torque", "seal",
+    "gasket", "bearing", "shaft", "motor", "inlet", "outlet", "coolant", "sensor", "relay", "fuse",
+    "voltage", "current", "warranty", "service", "interval", "manual", "replace", "inspect",
+    "tighten", "loosen", "clean", "check", "operate", "install", "remove", "adjust", "calibrate",
+]
 
 
 def source_pages(pages: int, lines: int = 30, seed: int = 11) -> list[list[str]]:
@@ -68,8 +69,8 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def cer(recognised: str, truth: str) -> float:
-    norm = lambda s: " ".join(s.split())  # noqa: E731
-    return levenshtein(norm(recognised), norm(truth)) / max(1, len(norm(truth)))
+    a, b = " ".join(recognised.split()), " ".join(truth.split())
+    return levenshtein(a, b) / max(1, len(b))
 
 
 def machine() -> dict[str, Any]:
@@ -100,10 +101,10 @@ def main() -> int:
     pages = source_pages(args.pages)
     pdf = text_pdf(pages, font_size=10)
     variants = {
-        "300 dpi": dict(dpi=300),
-        "150 dpi": dict(dpi=150),
-        "300 dpi, skewed 2°": dict(dpi=300, skew=2.0),
-        "300 dpi, 1 % noise": dict(dpi=300, noise=0.01),
+        "300 dpi": {"dpi": 300},
+        "150 dpi": {"dpi": 150},
+        "300 dpi, skewed 2°": {"dpi": 300, "skew": 2.0},
+        "300 dpi, 1 % noise": {"dpi": 300, "noise": 0.01},
     }
     t0 = time.perf_counter()
     ocr.engine()
