@@ -318,8 +318,11 @@ def test_xlsx_sheets_rows_and_header_repetition(tmp_path: Path) -> None:
     doc = parse_file(make_xlsx(tmp_path / "book.xlsx"))
     assert doc.parser == "xlsx"
     people = [s for s in doc.sections if s.heading_path == ("People",)]
-    assert [s.page for s in people] == [1, 1, 1]
-    assert [(s.line_start, s.line_end) for s in people] == [(2, 51), (52, 101), (102, 121)]
+    assert len(people) > 3 and {s.page for s in people} == {1}
+    # Sections close at 50 rows or TABLE_SECTION_CHARS (to fit one chunk); rows 2-121 covered.
+    assert people[0].line_start == 2 and people[-1].line_end == 121
+    for prev, nxt in zip(people, people[1:]):
+        assert nxt.line_start == prev.line_end + 1
     for s in people:
         assert s.kind == "table" and s.text.splitlines()[0] == "Name | Age | Joined"
     assert people[0].text.splitlines()[1] == "person 1 | 21 | 2024-01-02"

@@ -20,7 +20,7 @@ from typing import Any
 
 from indexer.errors import ParseError
 from indexer.ingest.parsing.sections import SectionBuilder
-from indexer.ingest.parsing.text import ROWS_PER_SECTION, render_row
+from indexer.ingest.parsing.text import render_row, table_section_full
 from indexer.ingest.parsing.zipguard import open_checked_zip
 from indexer.records import ParsedDocument
 
@@ -177,7 +177,8 @@ def _cell_text(value: object) -> object:
 
 
 def parse_xlsx(path: Path) -> ParsedDocument:
-    """Per sheet, sections of `ROWS_PER_SECTION` rows, each starting with the sheet's first row.
+    """Per sheet, sections of up to `ROWS_PER_SECTION` rows (and `TABLE_SECTION_CHARS`), each
+    starting with the sheet's first row.
 
     Read-only mode streams rows instead of building the whole workbook; `data_only` gives the
     cached results of formulas rather than their source.
@@ -226,7 +227,7 @@ def _add_sheet(builder: SectionBuilder, sheet: Any, number: int) -> None:
             first = row_number
         rows.append(line)
         last = row_number
-        if len(rows) >= ROWS_PER_SECTION:
+        if table_section_full(header, rows):
             flush()
     if rows:
         flush()
