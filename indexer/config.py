@@ -71,6 +71,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "answer_format",
         "worked_examples",
         "strict_numbers",
+        "gate_codes",
         "max_answer_tokens",
         "temperature",
         "include_globs",
@@ -180,6 +181,13 @@ class Settings(BaseSettings):
         False,
         description="Answer 'couldn't find' when the answer states a number that its passages "
         "and the question do not contain and one step of arithmetic on theirs does not give.",
+    )
+
+    gate_codes: bool = Field(
+        True,
+        description="Let a question through the relevance gate when a code in it (GK-220, "
+        "PT-4: a letter and a digit) appears verbatim in one of the best passages: table rows "
+        "and labels match questions poorly by meaning but exactly by code.",
     )
 
     allow_network: bool = Field(

@@ -475,7 +475,7 @@ class KnowledgeBase:
         s = self.settings
         key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
                s.max_answer_tokens, s.temperature, s.passage_focus, s.focus_keep,
-               s.answer_format, s.worked_examples, s.strict_numbers)
+               s.answer_format, s.worked_examples, s.strict_numbers, s.gate_codes)
         with self._answerer_lock:
             if self._answerer_built is None or self._answerer_built[0] != key:
                 self._answerer_built = (key, self._build_answerer())
@@ -509,6 +509,7 @@ class KnowledgeBase:
             answer_format=s.answer_format,
             worked_examples=s.worked_examples,
             strict_numbers=s.strict_numbers,
+            gate_codes=s.gate_codes,
             max_answer_tokens=s.max_answer_tokens,
             temperature=s.temperature,
             count_tokens=embedder.count_tokens,

@@ -37,6 +37,7 @@ from indexer.answer.citations import (
 )
 from indexer.answer.examples import EXAMPLES
 from indexer.answer.focus import focus_texts
+from indexer.answer.identifiers import code_in_passages
 from indexer.answer.numbers import invented_numbers
 from indexer.answer.passages import format_passages, redact_instructions, select_passages
 from indexer.answer.quotes import (
@@ -52,6 +53,8 @@ from indexer.records import Anchor, SearchHit
 if TYPE_CHECKING:
     from models.generator import Generator as ChatModel
 
+#: How many of the best hits a question's code may be found in to pass the relevance gate.
+GATE_CODE_HITS = 3
 MARKER_TEXT_RE = re.compile(r"\[\d{1,3}\]")  # old markers would point at other passages
 
 SYSTEM_PROMPT = (
@@ -299,6 +302,7 @@ class Answerer:
         answer_format: Literal["free", "quotes", "quotes_strict"] = "free",
         worked_examples: bool = False,
         strict_numbers: bool = False,
+        gate_codes: bool = False,
     ) -> None:
         self._search = search
         self._generator = generator
@@ -317,6 +321,7 @@ class Answerer:
         self.answer_format = answer_format
         self.worked_examples = worked_examples
         self.strict_numbers = strict_numbers
+        self.gate_codes = gate_codes
 
     def stream(
         self,
@@ -334,7 +339,12 @@ class Answerer:
         stats["search_s"] = round(time.perf_counter() - t0, 4)
         relevance = best_relevance(hits)
         stats["best_relevance"] = round(relevance, 4)
-        if not hits or relevance < self.min_relevance:
+        code = None
+        if hits and relevance < self.min_relevance and self.gate_codes:
+            code = code_in_passages(question, [h.text for h in hits[:GATE_CODE_HITS]])
+            if code is not None:
+                stats["gate_passed_by_code"] = code
+        if not hits or (relevance < self.min_relevance and code is None):
             stats["refused_by"] = "relevance_gate"
             yield replace(self._not_found(question, query, hits, stats), retrieved=tuple(hits))
             return
