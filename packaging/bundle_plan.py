@@ -159,7 +159,7 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "emoji",
     "rapidfuzz",
     "magic",
-    "oxmsg",
+    # (oxmsg stays: indexer reads Outlook .msg with it directly, without unstructured)
     "filetype",
     "iso639",
     "pypandoc",
@@ -271,6 +271,9 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "indexer.ingest.parsing.office",
     "indexer.ingest.parsing.mail",
     "indexer.ingest.parsing.epub",
+    "indexer.ingest.parsing.opendocument",
+    "indexer.ingest.parsing.outlook",
+    "indexer.ingest.parsing.rtf",
     # models/__init__ exposes names lazily; ModelHub imports back-ends inside the chosen branch
     "models.embedder",
     "models.generator",
@@ -297,6 +300,8 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "lxml.html",
     "markdown_it",
     "charset_normalizer",
+    "oxmsg",
+    "striprtf.striprtf",
     "tokenizers",
     "watchdog.observers",
     "platformdirs",

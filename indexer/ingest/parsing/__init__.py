@@ -56,6 +56,11 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".xlsm": ("office", "parse_xlsx", "XLSX"),
     ".eml": ("mail", "parse_eml", "e-mail"),
     ".epub": ("epub", "parse_epub", "EPUB"),
+    ".odt": ("opendocument", "parse_opendocument", "ODT"),
+    ".ods": ("opendocument", "parse_opendocument", "ODS"),
+    ".odp": ("opendocument", "parse_opendocument", "ODP"),
+    ".msg": ("outlook", "parse_msg", "Outlook message"),
+    ".rtf": ("rtf", "parse_rtf", "RTF"),
 }
 
 #: Every extension `parse_file` accepts, lower-case with the leading dot.
