@@ -274,6 +274,9 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "indexer.ingest.parsing.opendocument",
     "indexer.ingest.parsing.outlook",
     "indexer.ingest.parsing.rtf",
+    "indexer.ingest.parsing.outline",
+    "indexer.ingest.parsing.xmlfile",
+    "indexer.ingest.parsing.legacy",
     # models/__init__ exposes names lazily; ModelHub imports back-ends inside the chosen branch
     "models.embedder",
     "models.generator",
@@ -301,6 +304,7 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "markdown_it",
     "charset_normalizer",
     "oxmsg",
+    "olefile",
     "striprtf.striprtf",
     "tokenizers",
     "watchdog.observers",

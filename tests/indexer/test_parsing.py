@@ -74,7 +74,7 @@ def test_supported_extensions_are_lowercase_with_dot() -> None:
     assert all(e.startswith(".") and e == e.lower() for e in SUPPORTED_EXTENSIONS)
     # The long tail (issue 16): tests/indexer/test_parsing_longtail.py.
     assert SUPPORTED_EXTENSIONS >= {
-        ".msg", ".rtf", ".odt", ".ods", ".odp"
+        ".msg", ".rtf", ".odt", ".ods", ".odp", ".rst", ".org", ".xml", ".doc", ".xls", ".ppt"
     }  # fmt: skip
 
 

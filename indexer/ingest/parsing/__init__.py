@@ -61,6 +61,13 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".odp": ("opendocument", "parse_opendocument", "ODP"),
     ".msg": ("outlook", "parse_msg", "Outlook message"),
     ".rtf": ("rtf", "parse_rtf", "RTF"),
+    ".rst": ("outline", "parse_rst", "reStructuredText"),
+    ".rest": ("outline", "parse_rst", "reStructuredText"),
+    ".org": ("outline", "parse_org", "Org"),
+    ".xml": ("xmlfile", "parse_xml", "XML"),
+    ".doc": ("legacy", "parse_legacy", "Word 97–2003"),
+    ".xls": ("legacy", "parse_legacy", "Excel 97–2003"),
+    ".ppt": ("legacy", "parse_legacy", "PowerPoint 97–2003"),
 }
 
 #: Every extension `parse_file` accepts, lower-case with the leading dot.
