@@ -242,7 +242,7 @@ def test_legacy_impostors_and_damage(tmp_path: Path) -> None:
     assert parse_file(tmp_path / "modern.doc").sections[0].text == "a docx with an old extension"
     damaged = tmp_path / "damaged.doc"
     damaged.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(600))
-    assert fails(damaged).message.startswith("corrupt doc file")
+    assert fails(damaged).message == "corrupt or truncated DOC file: not a valid OLE compound file"
     text = tmp_path / "notes.xls"
     text.write_text("a,b\n1,2\n")
     assert fails(text).message.startswith("not an Office 97–2003 .xls file")
@@ -308,11 +308,40 @@ def test_doc_conversion_failure_and_timeout(
     assert fails(path).message == "LibreOffice took longer than 1 s to convert it"
 
 
-def test_real_libreoffice_round_trip(tmp_path: Path) -> None:
-    """With LibreOffice installed: a .docx saved as .doc by LibreOffice reads back."""
-    import subprocess
+def _modern_original(folder: Path, ext: str) -> Path:
+    """A .docx/.xlsx/.pptx with known anchors, for LibreOffice to save in the legacy format."""
+    if ext == ".doc":
+        import docx
 
-    import docx
+        document = docx.Document()
+        document.add_heading("Kestrel survey", level=1)
+        document.add_paragraph("Nests were counted on the north ridge.")
+        document.save(str(folder / "survey.docx"))
+        return folder / "survey.docx"
+    if ext == ".xls":
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        workbook.active.title = "Nests"
+        workbook.active.append(["Ridge", "Nests"])
+        workbook.active.append(["north ridge", 12])
+        workbook.save(str(folder / "survey.xlsx"))
+        return folder / "survey.xlsx"
+    from pptx import Presentation
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Kestrel survey"
+    slide.placeholders[1].text_frame.text = "Nests were counted on the north ridge."
+    deck.save(str(folder / "survey.pptx"))
+    return folder / "survey.pptx"
+
+
+@pytest.mark.parametrize("ext", [".doc", ".xls", ".ppt"])
+def test_real_libreoffice_round_trip(tmp_path: Path, ext: str) -> None:
+    """With LibreOffice installed: a file LibreOffice saved as .doc/.xls/.ppt reads back with
+    the anchors of its modern twin (heading; sheet + rows; slide + title)."""
+    import subprocess
 
     from indexer.ingest.parsing.legacy import find_soffice
 
@@ -320,16 +349,20 @@ def test_real_libreoffice_round_trip(tmp_path: Path) -> None:
     if soffice is None:
         pytest.skip("LibreOffice (soffice) is not installed; the conversion path is covered "
                     "by test_doc_conversion_through_soffice")  # fmt: skip
-    source = docx.Document()
-    source.add_heading("Kestrel survey", level=1)
-    source.add_paragraph("Nests were counted on the north ridge.")
-    source.save(str(tmp_path / "survey.docx"))
+    original = _modern_original(tmp_path, ext)
     profile = (tmp_path / "profile").as_uri()
     subprocess.run(
-        [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "doc",
-         "--outdir", str(tmp_path / "out"), str(tmp_path / "survey.docx")],
+        [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", ext[1:],
+         "--outdir", str(tmp_path / "out"), str(original)],
         check=True, capture_output=True, timeout=180,
     )  # fmt: skip
-    doc = parse_file(tmp_path / "out" / "survey.doc")
-    assert any("north ridge" in s.text for s in doc.sections)
-    assert any(s.heading_path == ("Kestrel survey",) for s in doc.sections)
+    doc = parse_file(tmp_path / "out" / f"survey{ext}")
+    assert doc.parser.startswith(f"{ext[1:]} (LibreOffice")
+    hit = next(s for s in doc.sections if "north ridge" in s.text)
+    if ext == ".doc":
+        assert hit.heading_path == ("Kestrel survey",)
+    elif ext == ".xls":
+        assert (hit.page, hit.heading_path, hit.line_start) == (1, ("Nests",), 2)
+        assert hit.text.splitlines()[0] == "Ridge | Nests"
+    else:
+        assert (hit.page, hit.heading_path) == (1, ("Kestrel survey",))

@@ -80,9 +80,9 @@ def check_legacy(data: bytes, ext: str) -> None:
 
     try:
         ole = olefile.OleFileIO(io.BytesIO(data))
-    except (OSError, ValueError, IndexError) as exc:  # olefile raises OSError for bad files
+    except Exception as exc:  # olefile raises OSError, ValueError and worse on damage
         raise ParseError(
-            f"corrupt {ext[1:]} file: the OLE container is damaged ({exc})",
+            f"corrupt or truncated {ext[1:].upper()} file: not a valid OLE compound file",
             hint="open it in the application that made it and save it again",
         ) from exc
     with ole:

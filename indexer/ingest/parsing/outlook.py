@@ -154,10 +154,26 @@ def parse_msg(path: Path) -> ParsedDocument:
             "not an Outlook message: the file is not an OLE compound file",
             hint="the .msg extension is used by other programs too; exclude such files",
         )
-    message = Message.load(data)
+    try:
+        # oxmsg reads properties lazily: damage can surface anywhere while reading.
+        return _read_message(Message.load(data))
+    except ParseError:
+        raise
+    except Exception as exc:  # olefile/oxmsg raise KeyError, ValueError, OSError… on damage
+        detail = str(exc).strip()
+        if not detail or "msg_file" in detail or isinstance(exc, KeyError):
+            detail = "the OLE container is damaged"
+        raise ParseError(
+            f"corrupt or truncated Outlook message: {detail[:200]}",
+            hint="open it in Outlook to check it; save or export it again",
+        ) from exc
+
+
+def _read_message(message: Any) -> ParsedDocument:
     if _protected(message):
-        raise ParseError(ENCRYPTED_MESSAGE + " (encrypted or rights-protected e-mail)",
-                         hint=ENCRYPTED_HINT)  # fmt: skip
+        raise ParseError(
+            ENCRYPTED_MESSAGE + " (encrypted or rights-protected e-mail)", hint=ENCRYPTED_HINT
+        )
     subject = _clean(message.subject)
     prefix = (subject,) if subject else ()
     builder = SectionBuilder()
