@@ -2,7 +2,7 @@
 
 Why not odfpy or unstructured: an ODF file is a zip whose `content.xml` holds the whole body,
 so one lxml parse and a walk is all it takes. Measured on generated files (docs/formats.md):
-a 5,000-row × 6-column .ods parses in ~0.2 s with lxml against ~12 s with odfpy's DOM, and
+a 5,000-row × 6-column .ods parses in ~0.2 s with lxml against ~1.8 s with odfpy's reader, and
 unstructured's `partition_odt` converts through pandoc (a 162 MB binary Cairn does not ship).
 odfpy is kept as a dev-only *writer* for the tests.
 

@@ -3,7 +3,7 @@
 Why a line scanner and not docutils/orgparse/unstructured: citations of plain-text formats open
 the file at a line, so sections must stay exact slices of the source (like Markdown). docutils
 builds a document tree without reliable line numbers for every node, warns on every unknown
-directive or role (Sphinx sources are full of them) and costs ~25× the time of this scanner
+directive or role (Sphinx sources are full of them) and takes 16× the time of this scanner
 (docs/formats.md); unstructured's `partition_rst`/`partition_org` convert through pandoc (a
 162 MB binary). Only headings are needed for anchors, and both formats make them line-local:
 

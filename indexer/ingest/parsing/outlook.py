@@ -1,9 +1,9 @@
 """Outlook messages (.msg) through python-oxmsg, laid out like the .eml parser.
 
 Why python-oxmsg: it is what unstructured's `partition_msg` uses, read here without
-unstructured's import (seconds, spaCy, analytics); it needs only `olefile`. `extract-msg` was
-measured too: ~5 s to import (it pulls oletools, RTFDE, lark and cryptography) and 3× slower per
-message (docs/formats.md). The message becomes a header section (From/To/Cc/Date/Subject) and its
+unstructured's import (3–4 s, and a spaCy model it downloads at first use); it needs only
+`olefile`. `extract-msg` was measured too: as fast per message, but ~2.4 s to import (it pulls
+oletools, RTFDE, lark and cryptography) against ~0.1–0.2 s (docs/formats.md). The message becomes a header section (From/To/Cc/Date/Subject) and its
 body — the plain-text body, else the HTML body through the HTML parser, else the compressed RTF
 body (decompressed here, MS-OXRTFCP) through the RTF parser — all under `heading_path =
 (subject,)`. Attachments are listed in a warning, not indexed.

@@ -1,9 +1,9 @@
 """Rich Text Format (.rtf) through `striprtf`, with headings and page breaks recovered.
 
-Why striprtf: a 28 kB pure-Python tokenizer that imports in ~70 ms and handles code pages,
+Why striprtf: a 28 kB pure-Python tokenizer that imports in ~25 ms and handles code pages,
 `\\uN` escapes, hex escapes and the skippable destinations (font/colour tables, pictures,
-headers). unstructured's `partition_rtf` converts through pandoc (a 162 MB binary), and
-pyth/rtfparse are unmaintained or far slower (docs/formats.md has the figures).
+headers); ~640 pages/s here. unstructured's `partition_rtf` converts through pandoc (a 162 MB
+binary) and then needs a spaCy model it downloads (docs/formats.md has the figures).
 
 striprtf returns flat text, so structure is marked *before* it runs: private-use `\\uN`
 characters are injected after each `\\page` and after each paragraph property that makes a
