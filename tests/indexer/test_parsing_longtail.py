@@ -315,6 +315,40 @@ def test_msg_rtf_body_decompression_matches_the_reference_codec() -> None:
     assert decompress_rtf(compressed_rtf.compress(rtf, compressed=False)) == rtf
 
 
+def test_msg_with_only_a_compressed_rtf_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Older Outlook versions store only PR_RTF_COMPRESSED; drop msgforge's plain and HTML bodies.
+    from msgforge import _builder
+
+    add_unicode, add_binary = _builder._Props.add_unicode, _builder._Props.add_binary
+
+    def unicode_without_body(
+        self: object, ole: object, parent: object, pid: int, value: str
+    ) -> None:
+        if pid != 0x1000:  # PR_BODY
+            add_unicode(self, ole, parent, pid, value)
+
+    def binary_without_html(
+        self: object, ole: object, parent: object, pid: int, value: bytes
+    ) -> None:
+        if pid != 0x1013:  # PR_HTML
+            add_binary(self, ole, parent, pid, value)
+
+    monkeypatch.setattr(_builder._Props, "add_unicode", unicode_without_body)
+    monkeypatch.setattr(_builder._Props, "add_binary", binary_without_html)
+    path = make_msg(
+        tmp_path / "old.msg",
+        subject="Old client",
+        text_body="",
+        html_body="<p>Discuss the kestrel budget.</p>",
+        attachments=[],
+    )
+    doc = parse_file(path)
+    assert doc.sections[-1].text == "Discuss the kestrel budget."
+    assert doc.sections[-1].heading_path == ("Old client",)
+
+
 def test_encrypted_msg(tmp_path: Path) -> None:
     # An S/MIME-encrypted message is an empty body plus an opaque smime.p7m attachment.
     path = make_msg(
@@ -383,6 +417,9 @@ def test_rtf_bad_inputs(tmp_path: Path) -> None:
     blank = tmp_path / "blank.rtf"
     blank.write_text(r"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\pard\par\par}")
     assert fails(blank).message == "no text could be extracted"
+    body_level = tmp_path / "body-level.rtf"  # Word's outline level 9 is body text, not a heading
+    body_level.write_text(r"{\rtf1\ansi\pard\outlinelevel9 Plain words.\par}")
+    assert [s.heading_path for s in parse_file(body_level).sections] == [()]
     cut = tmp_path / "cut.rtf"
     cut.write_text(RTF[: len(RTF) // 2])  # truncated RTF still yields what it holds
     assert "Foreword" in parse_file(cut).sections[0].text

@@ -29,7 +29,8 @@ _HEADING_BASE = 0xE011  # \ue011 + level-1 marks a heading paragraph of that lev
 _MARKS = re.compile("[\ue010-\ue01a]")
 _LEVEL_MARK = re.compile("[\ue011-\ue01a]")
 
-_OUTLINE = re.compile(rb"\\outlinelevel(\d)(?![0-9])")
+# Word's outline levels 0–8 are headings 1–9; 9 is "body text".
+_OUTLINE = re.compile(rb"\\outlinelevel([0-8])(?![0-9])")
 _STYLE_REF = re.compile(rb"\\s(\d{1,4})(?![0-9])")
 _PAGE = re.compile(rb"\\page(?![a-zA-Z])(?: ?)")
 # A stylesheet entry `{\s1 ... heading 1;}` (Word and LibreOffice spell it like that).
