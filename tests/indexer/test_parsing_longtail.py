@@ -99,6 +99,28 @@ def test_odt_headings_pages_lists_and_tables(tmp_path: Path) -> None:
     assert_extracted_offsets(doc)
 
 
+def test_long_odt_table_keeps_its_header_with_every_row_group(tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentText()
+    table = Table(name="Nests")
+    for values in [["Site", "Nests"]] + [[f"site {n}", str(n)] for n in range(120)]:
+        row = TableRow()
+        for value in values:
+            cell = TableCell(valuetype="string")
+            cell.addElement(P(text=value))
+            row.addElement(cell)
+        table.addElement(row)
+    doc.text.addElement(table)
+    doc.save(str(tmp_path / "nests.odt"))
+    sections = parse_file(tmp_path / "nests.odt").sections
+    assert [len(s.text.splitlines()) for s in sections] == [51, 51, 21]
+    assert all(s.kind == "table" and s.text.startswith("Site | Nests\n") for s in sections)
+    assert "site 119 | 119" in sections[-1].text
+
+
 def test_odt_without_page_breaks_has_no_page(tmp_path: Path) -> None:
     from odf.opendocument import OpenDocumentText
     from odf.text import P

@@ -27,7 +27,7 @@ from typing import Any
 from indexer.errors import ParseError
 from indexer.ingest.parsing.office import add_sheet_rows
 from indexer.ingest.parsing.sections import SectionBuilder
-from indexer.ingest.parsing.text import render_row
+from indexer.ingest.parsing.text import ROWS_PER_SECTION, render_row
 from indexer.ingest.parsing.zipguard import ENCRYPTED_HINT, ENCRYPTED_MESSAGE, open_checked_zip
 from indexer.records import ParsedDocument
 
@@ -118,6 +118,18 @@ def _owning_table(row: Any) -> Any:
     return parent
 
 
+def table_groups(table: str) -> list[str]:
+    """A rendered table in groups of `ROWS_PER_SECTION` rows, each starting with the header row,
+    so a row of a long table is found (and shown) with its column names."""
+    header, *rows = table.split("\n")
+    if len(rows) <= ROWS_PER_SECTION:
+        return [table]
+    return [
+        "\n".join([header, *rows[i : i + ROWS_PER_SECTION]])
+        for i in range(0, len(rows), ROWS_PER_SECTION)
+    ]
+
+
 def _block_text(element: Any) -> str:
     """All paragraphs under an element (a cell, a text box), one per line."""
     lines = []
@@ -194,7 +206,8 @@ def _parse_text_body(body: Any, builder: SectionBuilder) -> str | None:
                 first_heading = heading
         elif event == "table":
             flush()
-            builder.add(value, page=page, heading_path=path(), kind="table")
+            for group in table_groups(value):
+                builder.add(group, page=page, heading_path=path(), kind="table")
         elif value.strip():
             paragraphs.append(value)
     flush()
