@@ -310,7 +310,7 @@ def test_doc_conversion_failure_and_timeout(
 
 def _modern_original(folder: Path, ext: str) -> Path:
     """A .docx/.xlsx/.pptx with known anchors, for LibreOffice to save in the legacy format."""
-    if ext == ".doc":
+    if ext in (".doc", ".odt", ".rtf"):
         import docx
 
         document = docx.Document()
@@ -318,7 +318,7 @@ def _modern_original(folder: Path, ext: str) -> Path:
         document.add_paragraph("Nests were counted on the north ridge.")
         document.save(str(folder / "survey.docx"))
         return folder / "survey.docx"
-    if ext == ".xls":
+    if ext in (".xls", ".ods"):
         from openpyxl import Workbook
 
         workbook = Workbook()
@@ -337,10 +337,8 @@ def _modern_original(folder: Path, ext: str) -> Path:
     return folder / "survey.pptx"
 
 
-@pytest.mark.parametrize("ext", [".doc", ".xls", ".ppt"])
-def test_real_libreoffice_round_trip(tmp_path: Path, ext: str) -> None:
-    """With LibreOffice installed: a file LibreOffice saved as .doc/.xls/.ppt reads back with
-    the anchors of its modern twin (heading; sheet + rows; slide + title)."""
+def _libreoffice_saves(tmp_path: Path, ext: str) -> Path:
+    """The modern twin saved by LibreOffice as `ext` (skips when LibreOffice is absent)."""
     import subprocess
 
     from indexer.ingest.parsing.legacy import find_soffice
@@ -356,7 +354,14 @@ def test_real_libreoffice_round_trip(tmp_path: Path, ext: str) -> None:
          "--outdir", str(tmp_path / "out"), str(original)],
         check=True, capture_output=True, timeout=180,
     )  # fmt: skip
-    doc = parse_file(tmp_path / "out" / f"survey{ext}")
+    return tmp_path / "out" / f"survey{ext}"
+
+
+@pytest.mark.parametrize("ext", [".doc", ".xls", ".ppt"])
+def test_real_libreoffice_round_trip(tmp_path: Path, ext: str) -> None:
+    """With LibreOffice installed: a file LibreOffice saved as .doc/.xls/.ppt reads back with
+    the anchors of its modern twin (heading; sheet + rows; slide + title)."""
+    doc = parse_file(_libreoffice_saves(tmp_path, ext))
     assert doc.parser.startswith(f"{ext[1:]} (LibreOffice")
     hit = next(s for s in doc.sections if "north ridge" in s.text)
     if ext == ".doc":
@@ -366,3 +371,19 @@ def test_real_libreoffice_round_trip(tmp_path: Path, ext: str) -> None:
         assert hit.text.splitlines()[0] == "Ridge | Nests"
     else:
         assert (hit.page, hit.heading_path) == (1, ("Kestrel survey",))
+
+
+@pytest.mark.parametrize("ext", [".odt", ".ods", ".odp", ".rtf"])
+def test_files_written_by_libreoffice_itself(tmp_path: Path, ext: str) -> None:
+    """odfpy and hand-written RTF are not the only writers: LibreOffice's own ODF (header rows,
+    1024 repeated columns, its styles) and RTF (its stylesheet) keep their anchors."""
+    doc = parse_file(_libreoffice_saves(tmp_path, ext))
+    hit = next(s for s in doc.sections if "north ridge" in s.text)
+    if ext == ".ods":
+        assert (hit.page, hit.heading_path, hit.line_start) == (1, ("Nests",), 2)
+        assert hit.text.splitlines()[:2] == ["Ridge | Nests", "north ridge | 12"]
+    elif ext == ".odp":
+        assert (hit.page, hit.heading_path) == (1, ("Kestrel survey",))
+    else:
+        assert hit.heading_path == ("Kestrel survey",)
+        assert doc.title == "Kestrel survey"
