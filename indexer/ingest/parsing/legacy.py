@@ -125,7 +125,10 @@ def convert(soffice: str, source: Path, target: str, workdir: Path) -> Path:
     try:
         output, _ = process.communicate(timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        os.killpg(process.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):  # POSIX: the whole group, soffice.bin included
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # Windows: soffice.exe is the process itself
+            process.kill()
         process.communicate()
         raise ParseError(
             f"LibreOffice took longer than {CONVERT_TIMEOUT_S} s to convert it",
