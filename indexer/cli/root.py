@@ -8,7 +8,17 @@ from pathlib import Path
 
 import typer
 
-from indexer.cli import ask, evaluate, folders, indexing, models, privacy, search, trace
+from indexer.cli import (
+    ask,
+    evaluate,
+    folders,
+    indexing,
+    models,
+    privacy,
+    search,
+    serving,
+    trace,
+)
 from indexer.cli.common import State
 from indexer.runtime import install_egress_guard
 
@@ -47,4 +57,6 @@ app.command()(search.search)
 app.command()(indexing.status)
 app.command()(privacy.privacy)
 app.command()(ask.ask)
+app.command()(serving.mcp)
+app.command()(serving.serve)
 app.add_typer(evaluate.eval_app, name="eval")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from indexer.errors import CairnError, StoreError
+from indexer.errors import CairnError, Cancelled, StoreError
 from indexer.events import (
     EventCallback,
     FileEmbedded,
@@ -48,7 +48,8 @@ from indexer.ingest.file_state import (
     is_utf8_name,
     write_failure_reason,
 )
-from indexer.ingest.parsing import parse_file
+from indexer.ingest.parsing import needs_ocr, parse_file
+from indexer.ingest.parsing.ocr import reporting_pages
 from indexer.ingest.pipeline_vectors import VectorStage
 from indexer.ingest.scanner import is_within
 from indexer.storage.store import IndexStore
@@ -225,7 +226,7 @@ class FileWriter:
         if change.is_dir or path.is_dir():
             # Reconcile the folder: index what is there, drop rows for what no longer is.
             seen: set[str] = set()
-            files = list(path_filter.walk(path, root=root))
+            files = sorted(path_filter.walk(path, root=root), key=needs_ocr)  # text first
             with self._cond:  # the folder counted as one file in `submit`; now its files do
                 self.progress.files_total += len(files) - 1
             seen.update(str(f) for f in files)
@@ -329,7 +330,8 @@ class FileWriter:
             return None
         self.progress.stage = "parsing"
         try:
-            doc = parse_file(path)
+            with reporting_pages(self._before_ocr_page):
+                doc = parse_file(path)
             self.progress.stage = "chunking"
             chunks = chunk_document(
                 doc,
@@ -337,6 +339,8 @@ class FileWriter:
                 max_tokens=self._chunk_tokens,
                 overlap_tokens=self._overlap,
             )
+        except Cancelled:
+            return None  # closing mid-OCR: the file keeps its old state and is read next time
         except CairnError as exc:
             self.store.remove_chunks([key])
             self._fail(key, exc.message, root, seen=(size, mtime_ns))
@@ -347,6 +351,17 @@ class FileWriter:
             return None
         return ParsedFile(path, root, record, content_hash, size, mtime_ns,
                           doc.parser + self.chunk_signature, chunks)
+
+    def _before_ocr_page(self, done: int, total: int) -> None:
+        """Before each scanned page (seconds of OCR each): show it, hold while paused, let an
+        answer go first, and give up the file if Cairn is closing."""
+        self.progress.stage = f"reading scanned page {done + 1}/{total}"
+        self._emit_progress()
+        self._checkpoint()
+        self._vectors.wait_for_answers()
+        if self._stop.is_set():
+            raise Cancelled("indexing stopped during OCR")
+        self.progress.stage = f"reading scanned page {done + 1}/{total}"
 
     def _write_parsed(self, items: list[ParsedFile]) -> None:
         """Write a group of parsed files: queued rows, chunks, final rows, embedding jobs.

@@ -209,6 +209,11 @@ class VectorStage:
                 self._answers -= 1
                 self._cond.notify_all()
 
+    def wait_for_answers(self) -> None:
+        """Any indexing thread: wait while an answer is generated (OCR pages use it: recognising
+        a page takes every core for seconds, as embedding does)."""
+        self._wait_for_answers()
+
     def _wait_for_answers(self) -> None:
         """Embedder thread: wait while an answer is generated, unless stopping or held too long."""
         with self._cond:

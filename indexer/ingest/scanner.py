@@ -16,6 +16,7 @@ from pathlib import Path
 from indexer.events import FileStage
 from indexer.ingest.changes import Change
 from indexer.ingest.file_filter import PathFilter
+from indexer.ingest.parsing import needs_ocr
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ def reconcile(
                 changed += 1
             else:
                 unchanged += 1
+    # Text first: files that need OCR (seconds a page) go after every other upsert (stable).
+    changes.sort(key=lambda c: c.kind == "upsert" and needs_ocr(c.path))
     root_strs = [str(r) for r in roots]
     removed = 0
     for path in by_path:

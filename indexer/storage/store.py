@@ -91,8 +91,10 @@ class IndexStore:
         policy: MaintenancePolicy,
         *,
         swap_target: Path | None = None,
+        read_only: bool = False,
     ) -> None:
-        """Use `open()`; this constructor only connects (creating tables when missing)."""
+        """Use `open()` or `open_read_only()`; this constructor only connects (creating tables
+        when missing, unless `read_only`)."""
         self.index_dir = index_dir
         self.embed_model_id = embed_model_id
         self.dim = dim
@@ -100,12 +102,17 @@ class IndexStore:
         self.needs_rebuild = False
         self.rebuild_reason: str | None = None
         self._swap_target = swap_target
+        self.read_only = read_only
         self._sinks: list[VectorSink] = []
         self._write_lock = threading.RLock()
+        if read_only and not index_dir.is_dir():
+            raise _no_index(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
         self._t = TableSet(index_dir)
         self._db = self._t.db
         if "meta" not in self._t.names():  # fresh (or creation crashed before meta: start over)
+            if read_only:
+                raise _no_index(index_dir)
             create_tables(self._db, embed_model_id, dim)
         else:
             reason = meta_mismatch(self.meta(), embed_model_id, dim)
@@ -129,6 +136,21 @@ class IndexStore:
         index_dir = Path(index_dir)
         recover_interrupted_swap(index_dir)
         return cls(index_dir, embed_model_id, dim, policy or MaintenancePolicy())
+
+    @classmethod
+    @storage_op
+    def open_read_only(cls, index_dir: Path, embed_model_id: str, dim: int) -> IndexStore:
+        """Open an index another process owns, to read only (a server beside the window):
+        nothing is created or recovered, writes raise `StoreError`, `maintain()` does nothing.
+        Call `refresh()` before each query. `StoreError` if nobody has indexed this home yet."""
+        return cls(Path(index_dir), embed_model_id, dim, MaintenancePolicy(), read_only=True)
+
+    @storage_op
+    def refresh(self) -> int:
+        """Move the read handles to the latest versions (another process may have written);
+        return the `chunks` version, which changes with every commit of its owner."""
+        self._t.refresh("files")
+        return int(self._t.refresh("chunks").version)
 
     @classmethod
     @storage_op
@@ -192,6 +214,8 @@ class IndexStore:
         return read_meta(self._db)
 
     def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("this index is open read-only (another Cairn process owns it)")
         if self.needs_rebuild:
             raise StoreError(
                 f"the index must be rebuilt before it can be written ({self.rebuild_reason})",
@@ -536,6 +560,13 @@ class IndexStore:
         """Index terms of `text` in order, as the full-text index sees them (stemmed, no stop words)."""
         return [t.text for t in self._t.reader("chunks").tokenize(text, column="text")]
 
+    @read_op
+    def embedded_paths(self) -> dict[str, str]:
+        """{chunk id: path} of every embedded chunk, without vectors (for `ExactVectorIndex.sync`)."""
+        q = self._t.reader("chunks").search().where("embedded = true").select(["id", "path"])
+        table = q.limit(None).to_arrow()
+        return dict(zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True))
+
     @storage_op
     def embedded_batches(
         self, batch_rows: int = 32768
@@ -572,10 +603,10 @@ class IndexStore:
         compact on their own. `optimize()` compacts, adds rows written since the last run to
         the full-text and scalar indexes (until then they are searched flat) and deletes
         versions older than `policy.retain_versions`, so the directory does not grow without
-        bound under constant edits. Returns the tables it optimized.
+        bound under constant edits. Returns the tables it optimized (none when read-only).
         """
         with self._write_lock:
-            return self._t.maintain(
+            return [] if self.read_only else self._t.maintain(
                 self.policy, force, self.policy.min_interval_s if settle else None)
 
     @storage_op
@@ -583,11 +614,12 @@ class IndexStore:
         """Fold every row written since the last compaction into the indexes now (after a
         one-shot index run, whose searches should rank like a long-settled index's)."""
         with self._write_lock:
-            return self._t.maintain(self.policy, False, 0.0)
+            return [] if self.read_only else self._t.maintain(self.policy, False, 0.0)
 
     def _compact_while_busy(self) -> None:
         with self._write_lock:
-            self._t.compact_while_busy(self.policy)
+            if not self.read_only:
+                self._t.compact_while_busy(self.policy)
 
     @storage_op
     def fragment_count(self, table: str = "chunks") -> int:
@@ -597,3 +629,8 @@ class IndexStore:
     def version_count(self, table: str = "chunks") -> int:
         """Versions still on disk (bounded by `maintain()` under steady churn)."""
         return len(self._t.writer(table).list_versions())
+
+
+def _no_index(index_dir: Path) -> StoreError:
+    return StoreError(f"There is no index in {index_dir} yet.", hint="Add a folder in the "
+                      "Cairn window (or `cairn folders add` and `cairn index`) first.")

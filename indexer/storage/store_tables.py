@@ -233,6 +233,18 @@ class TableSet:
                     self._seen[table], self._refreshed[table] = gen, now
         return handle
 
+    def refresh(self, table: str) -> Any:
+        """Move `table`'s reader handle to its latest version now, whoever wrote it; return
+        the handle (a read-only store calls this before each query: another process writes)."""
+        try:
+            handle = self._r[table]
+        except KeyError:
+            raise StoreError("the index store is closed") from None
+        with self._lock:
+            handle.checkout_latest()
+            self._seen[table], self._refreshed[table] = self._generation[table], time.monotonic()
+        return handle
+
     def committed(self, table: str, commits: int = 1) -> None:
         """Count writer commits: maintenance looks at them, readers refresh on them."""
         self.writes[table] += commits

@@ -90,6 +90,28 @@ class ExactVectorIndex:
                 self._store.unsubscribe(self)
                 self._store = None
 
+    def sync(self, store: IndexStore, batch: int = 2048) -> tuple[int, int]:
+        """Catch up with `store` without a sink: for a reader in another process than the
+        writer (see `indexer.serving.reader`). Compares (id, path) of the store's embedded rows
+        with this index's, drops what is gone and reads vectors only for new or moved ids (an
+        unchanged chunk keeps its id and vector, and a vector never changes under the same
+        id), so following a few edits reads a few rows, not the whole matrix. Returns
+        (upserted, removed)."""
+        latest = store.embedded_paths()
+        with self._lock:
+            current = {cid: self._paths[self._code[slot]] for cid, slot in self._slot_of.items()}
+        gone = [cid for cid in current if cid not in latest]
+        fresh = [cid for cid, path in latest.items() if current.get(cid) != path]
+        if gone:
+            self.remove_ids(gone)
+        for i in range(0, len(fresh), batch):
+            rows = store.get_chunks(fresh[i : i + batch], with_vectors=True, columns=("id", "path"))
+            if rows:
+                self.upsert([r["id"] for r in rows],
+                            np.stack([np.asarray(r["vector"], dtype=np.float32) for r in rows]),
+                            [r["path"] for r in rows])
+        return len(fresh), len(gone)
+
     def __len__(self) -> int:
         return len(self._slot_of)
 

@@ -566,7 +566,7 @@ def test_build_the_offline_installer_and_answer_with_the_bundled_model(
     assert summary["opened"]["viewer"] != "missing"
     # No model flag, a fresh home, no part packages inside the app: the answer came from the
     # bundled file (nothing was joined, copied or downloaded into the home).
-    assert summary["models"]["chat"] == f"llama:{spec.id}", summary["models"]
+    assert summary["models"]["chat"] == f"llama_cpp:{spec.id}", summary["models"]
     assert not list((tmp_path / "home").rglob("*.gguf"))
     assert summary["timings"]["answer_s"] > 0
     if summary["audit"] is not None:  # strace installed: the frozen app under the audit

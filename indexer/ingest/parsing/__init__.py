@@ -18,11 +18,12 @@ Which library reads which format, and why (all offline; none downloads anything 
 | reStructuredText / Org         | line scanner (outline.py)       | exact line slices + headings; docutils 16× slower |
 | XML                            | lxml (entities/DTD/network off) | line slices under the record element's path |
 | .doc / .xls / .ppt             | LibreOffice `soffice`, if found | converted to the modern format, then its parser |
+| Images (.png .jpg .tif …), scanned PDF pages | RapidOCR (PP-OCRv6 ONNX in its wheel) on ONNX Runtime | local, no hub, no torch; see `ocr.py` |
 
 `unstructured` is deliberately not used: measured on this machine (docs/formats.md) its
 partitioners need a spaCy model they download from GitHub at first use (so they fail offline),
-its RTF/ODT/RST/Org/EPUB paths need pandoc (162 MB), its TSV path pandas, and importing one
-partitioner costs 3–4 s. Figures for every format: docs/formats.md, bench/bench_formats.py.
+its RTF/ODT/RST/Org/EPUB paths need pandoc (162 MB), its TSV path pandas, its PDF/image
+extras torch, and importing one partitioner costs 3–4 s. Figures for every format: docs/formats.md, bench/bench_formats.py.
 
 Contract: `parse_file` returns a `ParsedDocument` with at least one non-blank section, or raises
 `ParseError` with a human reason and a hint — never another exception, so one bad file cannot
@@ -38,11 +39,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer.errors import ParseError
+from indexer.errors import Cancelled, ParseError
+from indexer.ingest.parsing.ocr import IMAGE_EXTENSIONS
 from indexer.ingest.parsing.text import CODE_EXTENSIONS, TABLE_EXTENSIONS, TEXT_EXTENSIONS
 from indexer.records import ParsedDocument
 
-__all__ = ["SUPPORTED_EXTENSIONS", "is_supported", "parse_file"]
+__all__ = ["SUPPORTED_EXTENSIONS", "is_supported", "needs_ocr", "parse_file"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".doc": ("legacy", "parse_legacy", "Word 97–2003"),
     ".xls": ("legacy", "parse_legacy", "Excel 97–2003"),
     ".ppt": ("legacy", "parse_legacy", "PowerPoint 97–2003"),
+    **{ext: ("ocr", "parse_image", "image") for ext in IMAGE_EXTENSIONS},
 }
 
 #: Every extension `parse_file` accepts, lower-case with the leading dot.
@@ -81,6 +84,12 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_REGISTRY)
 
 _NO_TEXT = "no text could be extracted"
 _NO_TEXT_HINT = "the file has no readable text; exclude it if this is expected"
+
+
+def needs_ocr(path: str | os.PathLike[str]) -> bool:
+    """True for files read only through OCR (images): seconds a page, so they are queued after
+    the files with text (scanned PDF pages are only known once opened, and read in place)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def is_supported(path: str | os.PathLike[str]) -> bool:
@@ -124,7 +133,7 @@ def parse_file(path: Path) -> ParsedDocument:
         raise ParseError(
             f"unsupported file type {ext!r}" if ext else "unsupported file type (no extension)",
             hint="Cairn reads text, code, Markdown, HTML, PDF, Office and OpenDocument files, CSV, "
-            "e-mail (.eml/.msg), EPUB, RTF, RST, Org and XML",
+            "e-mail (.eml/.msg), EPUB, RTF, RST, Org, XML and images (through OCR)",
         )
     module, function, label = entry
     try:
@@ -139,7 +148,7 @@ def parse_file(path: Path) -> ParsedDocument:
 
     try:
         document = _parser(module, function)(path)
-    except ParseError:
+    except (ParseError, Cancelled):  # Cancelled: closing mid-OCR (the page hook)
         raise
     except OSError as exc:
         raise _os_error(path, exc) from exc

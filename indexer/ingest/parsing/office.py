@@ -21,7 +21,7 @@ from typing import Any
 
 from indexer.errors import ParseError
 from indexer.ingest.parsing.sections import SectionBuilder
-from indexer.ingest.parsing.text import ROWS_PER_SECTION, render_row
+from indexer.ingest.parsing.text import render_row, table_section_full
 from indexer.ingest.parsing.zipguard import open_checked_zip
 from indexer.records import ParsedDocument
 
@@ -178,7 +178,8 @@ def _cell_text(value: object) -> object:
 
 
 def parse_xlsx(path: Path) -> ParsedDocument:
-    """Per sheet, sections of `ROWS_PER_SECTION` rows, each starting with the sheet's first row.
+    """Per sheet, sections of up to `ROWS_PER_SECTION` rows (and `TABLE_SECTION_CHARS`), each
+    starting with the sheet's first row.
 
     Read-only mode streams rows instead of building the whole workbook; `data_only` gives the
     cached results of formulas rather than their source.
@@ -213,8 +214,9 @@ def add_sheet_rows(
 ) -> None:
     """Sections of one sheet from `(row number, rendered row)` pairs; shared by XLSX and ODS.
 
-    The first non-empty row is the header and starts every section of `ROWS_PER_SECTION` rows,
-    so "the value of X for Y" finds a row with its column names; `page` = sheet number,
+    The first non-empty row is the header and starts every section (closed by
+    `table_section_full`: 50 rows or one chunk's worth of characters), so "the value of X for Y"
+    finds a row with its column names; `page` = sheet number,
     `heading_path` = (sheet name,), `line_start`/`line_end` = the rows. A sheet with a single
     non-empty row still yields that row.
     """
@@ -244,7 +246,7 @@ def add_sheet_rows(
             first = row_number
         lines.append(line)
         last = row_number
-        if len(lines) >= ROWS_PER_SECTION:
+        if table_section_full(header, lines):
             flush()
     if lines:
         flush()

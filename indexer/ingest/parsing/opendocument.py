@@ -27,7 +27,7 @@ from typing import Any
 from indexer.errors import ParseError
 from indexer.ingest.parsing.office import add_sheet_rows
 from indexer.ingest.parsing.sections import SectionBuilder
-from indexer.ingest.parsing.text import ROWS_PER_SECTION, render_row
+from indexer.ingest.parsing.text import render_row, table_section_full
 from indexer.ingest.parsing.zipguard import ENCRYPTED_HINT, ENCRYPTED_MESSAGE, open_checked_zip
 from indexer.records import ParsedDocument
 
@@ -119,15 +119,19 @@ def _owning_table(row: Any) -> Any:
 
 
 def table_groups(table: str) -> list[str]:
-    """A rendered table in groups of `ROWS_PER_SECTION` rows, each starting with the header row,
-    so a row of a long table is found (and shown) with its column names."""
+    """A rendered table in row groups closed by `table_section_full` (as sheets are), each
+    starting with the header row, so a row of a long table is found with its column names."""
     header, *rows = table.split("\n")
-    if len(rows) <= ROWS_PER_SECTION:
-        return [table]
-    return [
-        "\n".join([header, *rows[i : i + ROWS_PER_SECTION]])
-        for i in range(0, len(rows), ROWS_PER_SECTION)
-    ]
+    groups: list[str] = []
+    group: list[str] = []
+    for row in rows:
+        group.append(row)
+        if table_section_full(header, group):
+            groups.append("\n".join([header, *group]))
+            group = []
+    if group or not groups:
+        groups.append("\n".join([header, *group]))
+    return groups
 
 
 def _block_text(element: Any) -> str:

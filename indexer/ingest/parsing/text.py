@@ -50,8 +50,20 @@ CODE_EXTENSIONS = frozenset({
 #: Delimited tables: rendered as "a | b | c" rows, heading row repeated per section.
 TABLE_EXTENSIONS = frozenset({".csv", ".tsv"})
 
-#: Rows of a CSV/TSV (or XLSX sheet) per section.
+#: Rows of a CSV/TSV (or XLSX sheet) per section, at most.
 ROWS_PER_SECTION = 50
+#: ...and at most this many characters, heading row included, so a section fits one chunk at
+#: the default 200 tokens (tables tokenise at ~2.4 characters a token: numbers, codes, bars).
+#: A section the chunker had to split lost its heading row in every chunk but the first, and
+#: "how many BR-115 are in stock" then reached the model as bare numbers (formats eval, fmt-10).
+TABLE_SECTION_CHARS = 380
+
+
+def table_section_full(header: str | None, rows: list[str]) -> bool:
+    """Whether a table section (`header` + `rows`) should be closed now."""
+    if len(rows) >= ROWS_PER_SECTION:
+        return True
+    return len(header or "") + sum(len(r) + 1 for r in rows) >= TABLE_SECTION_CHARS
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes
@@ -189,7 +201,8 @@ def _dialect(sample: str, ext: str) -> type[csv.Dialect] | csv.Dialect:
 
 
 def parse_table(path: Path) -> ParsedDocument:
-    """CSV/TSV: sections of `ROWS_PER_SECTION` rows, each starting with the heading row.
+    """CSV/TSV: sections of up to `ROWS_PER_SECTION` rows (and `TABLE_SECTION_CHARS`), each
+    starting with the heading row.
 
     Line spans are source lines (a quoted field can span several); the rendered text is not a
     slice of the file, so `char_start` follows the extracted-text convention (see sections.py).
@@ -216,7 +229,7 @@ def parse_table(path: Path) -> ParsedDocument:
                 first_line = start
             rows.append(row)
             last_line = reader.line_num
-            if len(rows) >= ROWS_PER_SECTION:
+            if table_section_full(header, rows):
                 builder.add(
                     "\n".join([header, *rows]),
                     line_start=first_line,
