@@ -40,8 +40,12 @@ from desktop_app.viewers import (
 if TYPE_CHECKING:
     from desktop_app.app import Controller
 
-# Formats whose line numbers refer to markup, not what a person reads: show the passage instead.
-_NO_TEXT_VIEW = {".html", ".htm", ".xhtml", ".docx", ".pptx", ".xlsx", ".epub", ".odt", ".rtf"}
+# Formats whose line numbers refer to markup or to spreadsheet rows (XLSX/ODS/XLS), not to lines
+# of the file a person reads: show the passage instead.
+_NO_TEXT_VIEW = {
+    ".html", ".htm", ".xhtml", ".docx", ".pptx", ".xlsx", ".xlsm", ".epub", ".odt", ".ods",
+    ".odp", ".rtf", ".doc", ".xls", ".ppt", ".msg",
+}  # fmt: skip
 
 
 def view_kind(source: Source) -> str:

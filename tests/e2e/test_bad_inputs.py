@@ -14,6 +14,7 @@ import io
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,83 @@ def _zip_bomb_docx(path: Path) -> None:
         with zf.open("word/document.xml", "w", force_zip64=True) as member:
             for _ in range(64):
                 member.write(chunk)
+
+
+def _odt_bytes(text: str) -> bytes:
+    from odf.opendocument import OpenDocumentText
+    from odf.text import P
+
+    doc = OpenDocumentText()
+    if text:
+        doc.text.addElement(P(text=text))
+    buf = io.BytesIO()
+    doc.write(buf)
+    return buf.getvalue()
+
+
+def _encrypted_odf(plain: bytes) -> bytes:
+    """What LibreOffice writes for a password: content.xml ciphertext, flagged in the manifest."""
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        '<manifest:encryption-data manifest:checksum="x"/></manifest:file-entry>'
+        "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "content.xml":
+                data = os.urandom(len(data))
+            elif info.filename == "META-INF/manifest.xml":
+                data = manifest.encode()
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def _msg_bytes(body: str, attachments: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+    from msgforge import Message
+
+    message = Message(subject="Field report", text_body=body, to=["a@example.org"])
+    for name, data in attachments:
+        message.attach_bytes(name, data)
+    return message.as_bytes()
+
+
+def _ole_bytes(streams: dict[str, bytes]) -> bytes:
+    from msgforge._builder import _OleWriter
+
+    writer = _OleWriter()
+    for name, data in streams.items():
+        writer.add_stream(writer.root, name, data)
+    return writer.build()
+
+
+def _long_tail(put: Callable[[str, str, bytes], Path]) -> None:
+    """Issue 16's formats: one good file each for ODT and MSG, and corrupt, encrypted and empty
+    samples of each new type."""
+    put("good ODT", "good.odt", _odt_bytes(f"A {GOOD_WORD} ringed in the ODT survey."))
+    put("good MSG", "good.msg", _msg_bytes(f"A {GOOD_WORD} seen from the e-mail."))
+    put("truncated ODT", "truncated.odt", _odt_bytes("cut short")[:400])
+    put("encrypted ODS", "encrypted.ods", _encrypted_odf(_odt_bytes("secret sheet")))
+    put("empty ODT (no text)", "blank.odt", _odt_bytes(""))
+    put("empty ODP (0 bytes)", "empty.odp", b"")
+    put("truncated MSG", "truncated.msg", _msg_bytes("cut short")[:1500])
+    put("encrypted MSG (S/MIME)", "smime.msg", _msg_bytes("", (("smime.p7m", os.urandom(600)),)))
+    put("empty MSG (0 bytes)", "empty.msg", b"")
+    put("RTF that is not RTF", "fake.rtf", b"plain words with an .rtf name\n")
+    put("empty RTF (no text)", "blank.rtf", rb"{\rtf1\ansi{\fonttbl{\f0 Arial;}}\par}")
+    put("binary .rst", "binary.rst", bytes(range(256)) * 32)
+    put("whitespace-only .org", "blank.org", b"  \n\n\t\n")
+    put("malformed XML", "broken.xml", b"<notes><n>unclosed field note</notes>\n")
+    fib = (0xA5EC).to_bytes(2, "little") + b"\xc1\x00" + b"\0" * 6 + b"\x00\x01" + b"\0" * 4096
+    put("encrypted DOC", "locked.doc", _ole_bytes({"WordDocument": fib}))
+    put(
+        "DOC (needs LibreOffice)",
+        "plain.doc",
+        _ole_bytes({"WordDocument": b"\xec\xa5" + b"\0" * 4096}),
+    )
+    put("corrupt XLS", "corrupt.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(700))
 
 
 def build_corpus(root: Path, outside: Path, *, bad_bytes_name: bool = False) -> dict[str, Path]:
@@ -116,6 +194,7 @@ def build_corpus(root: Path, outside: Path, *, bad_bytes_name: bool = False) -> 
             fh.write(b"a name that is not valid UTF-8\n")
         files["invalid UTF-8 name"] = Path(os.fsdecode(raw))
     put("deleted while indexing", "vanishing.txt", b"here now, gone soon\n" * 20)
+    _long_tail(put)
 
     # Symlinks: a loop (folder linking to its parent, and two links pointing at each other) and a
     # link to a document outside the watched folder (not followed by default).
@@ -204,6 +283,19 @@ def test_bad_inputs_never_stop_indexing(tmp_path: Path) -> None:
 
         # Specific expectations, where the right answer is clear.
         assert stage("good markdown") == FileStage.EMBEDDED
+        for name in ("good ODT", "good MSG", "malformed XML"):
+            assert stage(name) == FileStage.EMBEDDED, name
+        for name in (
+            "truncated ODT", "encrypted ODS", "empty ODT (no text)", "empty ODP (0 bytes)",
+            "truncated MSG", "encrypted MSG (S/MIME)", "empty MSG (0 bytes)",
+            "RTF that is not RTF", "empty RTF (no text)", "binary .rst", "whitespace-only .org",
+            "encrypted DOC", "DOC (needs LibreOffice)", "corrupt XLS",
+        ):  # fmt: skip
+            assert stage(name) == FileStage.FAILED, name
+        for name in ("encrypted ODS", "encrypted MSG (S/MIME)", "encrypted DOC"):
+            assert "encrypt" in records[str(files[name])].reason.lower(), name
+        # "install LibreOffice to index .doc files", or where it is installed, its verdict.
+        assert "LibreOffice" in records[str(files["DOC (needs LibreOffice)"])].reason
         assert stage("empty file") == FileStage.FAILED
         assert stage("truncated PDF") == FileStage.FAILED
         assert stage("encrypted PDF") == FileStage.FAILED
@@ -237,6 +329,7 @@ def test_bad_inputs_never_stop_indexing(tmp_path: Path) -> None:
         hits = kb.search(GOOD_WORD, mode="bm25")
         paths = {h.anchor.path for h in hits}
         assert str(files["good markdown"]) in paths
+        assert {str(files["good ODT"]), str(files["good MSG"])} <= paths
         assert str(root / "after.md") in paths
         assert not kb.search(f"{GOOD_WORD}secret", mode="bm25")
         assert kb.search("granite scree", mode="hybrid")

@@ -32,6 +32,17 @@ EXTENSIONS = [
     ".xlsx",
     ".eml",
     ".epub",
+    ".odt",
+    ".ods",
+    ".odp",
+    ".msg",
+    ".rtf",
+    ".rst",
+    ".org",
+    ".xml",
+    ".doc",
+    ".xls",
+    ".ppt",
 ]
 MAGIC = [
     b"",
@@ -43,6 +54,8 @@ MAGIC = [
     b"<html><body>",
     b"# Title\n",
     b"From: a@b\nSubject: x\n\n",
+    b"{\\rtf1\\ansi ",
+    b"<?xml version='1.0'?>\n<root>",
 ]
 
 FUZZ = settings(
@@ -118,7 +131,37 @@ def _seed_files(folder: Path) -> dict[str, bytes]:
             '<spine><itemref idref="a"/></spine></package>',
         )
         zf.writestr("a.xhtml", "<html><body><h1>hello</h1><p>epub</p></body></html>")
+    _long_tail_seeds(folder)
     return {p.suffix: p.read_bytes() for p in folder.iterdir()}
+
+
+def _long_tail_seeds(folder: Path) -> None:
+    """ODF (odfpy), Outlook .msg (msgforge), RTF, RST, Org and XML seeds (issue 16)."""
+    from msgforge import Message
+    from odf.opendocument import OpenDocumentSpreadsheet, OpenDocumentText
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import H, P
+
+    odt = OpenDocumentText()
+    odt.text.addElement(H(outlinelevel=1, text="Head"))
+    odt.text.addElement(P(text="hello odt"))
+    odt.save(str(folder / "s.odt"))
+    ods = OpenDocumentSpreadsheet()
+    sheet, row, cell = Table(name="S"), TableRow(), TableCell(valuetype="string")
+    cell.addElement(P(text="hello ods"))
+    row.addElement(cell)
+    sheet.addElement(row)
+    ods.spreadsheet.addElement(sheet)
+    ods.save(str(folder / "s.ods"))
+    Message(subject="hello", text_body="hello msg", to=["a@example.com"]).save(
+        str(folder / "s.msg")
+    )
+    (folder / "s.rtf").write_text(
+        r"{\rtf1\ansi{\stylesheet{\s1 heading 1;}}\pard\s1 Head\par\pard hello rtf\par\page x}"
+    )
+    (folder / "s.rst").write_text("Head\n====\n\nhello rst\n")
+    (folder / "s.org").write_text("* Head\nhello org\n")
+    (folder / "s.xml").write_text('<r>\n  <a id="1">hello xml</a>\n  <b/>\n</r>\n')
 
 
 @pytest.fixture(scope="module")

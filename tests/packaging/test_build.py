@@ -154,6 +154,14 @@ def test_hidden_imports_exist_in_the_build_environment(plan: ModuleType) -> None
     assert not missing, f"hidden imports that are not importable: {missing}"
 
 
+def test_every_format_module_is_a_hidden_import(plan: ModuleType) -> None:
+    """parse_file imports format modules with importlib: PyInstaller cannot see them."""
+    from indexer.ingest import parsing
+
+    modules = {f"indexer.ingest.parsing.{module}" for module, _, _ in parsing._REGISTRY.values()}
+    assert modules <= set(plan.HIDDEN_IMPORTS), sorted(modules - set(plan.HIDDEN_IMPORTS))
+
+
 def test_hidden_imports_and_exclusions_do_not_contradict(plan: ModuleType) -> None:
     clash = [name for name in plan.HIDDEN_IMPORTS if plan.is_excluded(name)]
     assert not clash

@@ -12,12 +12,18 @@ Which library reads which format, and why (all offline; none downloads anything 
 | DOCX / PPTX / XLSX             | python-docx / -pptx / openpyxl  | what unstructured wraps, without its start-up |
 | E-mail (.eml)                  | stdlib `email` (policy=default) | robust MIME + header decoding |
 | EPUB                           | zipfile + lxml + the HTML path  | unstructured needs pandoc for EPUB |
+| ODT / ODS / ODP                | lxml on content.xml             | .ods 10× faster than odfpy; no pandoc |
+| Outlook .msg                   | python-oxmsg (+ olefile)        | what partition_msg uses; 0.1 s import vs 2.4 s (extract-msg) |
+| RTF                            | striprtf + injected marks       | 28 kB, headings and page breaks kept; no pandoc |
+| reStructuredText / Org         | line scanner (outline.py)       | exact line slices + headings; docutils 16× slower |
+| XML                            | lxml (entities/DTD/network off) | line slices under the record element's path |
+| .doc / .xls / .ppt             | LibreOffice `soffice`, if found | converted to the modern format, then its parser |
 | Images (.png .jpg .tif …), scanned PDF pages | RapidOCR (PP-OCRv6 ONNX in its wheel) on ONNX Runtime | local, no hub, no torch; see `ocr.py` |
 
-`unstructured` is deliberately not used: every format above has a lighter parser, its EPUB, ODT
-and RTF paths need pandoc (not installed), its PDF extra pulls torch, and importing it costs
-seconds plus a spaCy model download (MODELS.md, PERFORMANCE.md). .odt, .rtf, .doc, .xls and
-.ppt are therefore unsupported for now.
+`unstructured` is deliberately not used: measured on this machine (docs/formats.md) its
+partitioners need a spaCy model they download from GitHub at first use (so they fail offline),
+its RTF/ODT/RST/Org/EPUB paths need pandoc (162 MB), its TSV path pandas, its PDF/image
+extras torch, and importing one partitioner costs 3–4 s. Figures for every format: docs/formats.md, bench/bench_formats.py.
 
 Contract: `parse_file` returns a `ParsedDocument` with at least one non-blank section, or raises
 `ParseError` with a human reason and a hint — never another exception, so one bad file cannot
@@ -58,6 +64,18 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     ".xlsm": ("office", "parse_xlsx", "XLSX"),
     ".eml": ("mail", "parse_eml", "e-mail"),
     ".epub": ("epub", "parse_epub", "EPUB"),
+    ".odt": ("opendocument", "parse_opendocument", "ODT"),
+    ".ods": ("opendocument", "parse_opendocument", "ODS"),
+    ".odp": ("opendocument", "parse_opendocument", "ODP"),
+    ".msg": ("outlook", "parse_msg", "Outlook message"),
+    ".rtf": ("rtf", "parse_rtf", "RTF"),
+    ".rst": ("outline", "parse_rst", "reStructuredText"),
+    ".rest": ("outline", "parse_rst", "reStructuredText"),
+    ".org": ("outline", "parse_org", "Org"),
+    ".xml": ("xmlfile", "parse_xml", "XML"),
+    ".doc": ("legacy", "parse_legacy", "Word 97–2003"),
+    ".xls": ("legacy", "parse_legacy", "Excel 97–2003"),
+    ".ppt": ("legacy", "parse_legacy", "PowerPoint 97–2003"),
     **{ext: ("ocr", "parse_image", "image") for ext in IMAGE_EXTENSIONS},
 }
 
@@ -114,8 +132,8 @@ def parse_file(path: Path) -> ParsedDocument:
     if entry is None:
         raise ParseError(
             f"unsupported file type {ext!r}" if ext else "unsupported file type (no extension)",
-            hint="Cairn reads text, code, Markdown, HTML, PDF, DOCX, PPTX, XLSX, CSV, EML, EPUB "
-            "and images (through OCR)",
+            hint="Cairn reads text, code, Markdown, HTML, PDF, Office and OpenDocument files, CSV, "
+            "e-mail (.eml/.msg), EPUB, RTF, RST, Org, XML and images (through OCR)",
         )
     module, function, label = entry
     try:

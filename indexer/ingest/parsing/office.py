@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -197,39 +198,57 @@ def parse_xlsx(path: Path) -> ParsedDocument:
 
 
 def _add_sheet(builder: SectionBuilder, sheet: Any, number: int) -> None:
-    """Sections of one sheet; a sheet with a single non-empty row still yields that row."""
-    name = str(sheet.title)
+    """One openpyxl sheet through `add_sheet_rows` (row numbers as the sheet shows them)."""
+
+    def rows() -> Iterator[tuple[int, str]]:
+        for cells in sheet.iter_rows():
+            row_number = next((c.row for c in cells if getattr(c, "row", None)), None)
+            if row_number is not None:
+                yield row_number, render_row([_cell_text(c.value) for c in cells])
+
+    add_sheet_rows(builder, str(sheet.title), number, rows())
+
+
+def add_sheet_rows(
+    builder: SectionBuilder, name: str, number: int, rows: Iterable[tuple[int, str]]
+) -> None:
+    """Sections of one sheet from `(row number, rendered row)` pairs; shared by XLSX and ODS.
+
+    The first non-empty row is the header and starts every section (closed by
+    `table_section_full`: 50 rows or one chunk's worth of characters), so "the value of X for Y"
+    finds a row with its column names; `page` = sheet number,
+    `heading_path` = (sheet name,), `line_start`/`line_end` = the rows. A sheet with a single
+    non-empty row still yields that row.
+    """
     header: str | None = None
-    rows: list[str] = []
+    lines: list[str] = []
     first = last = 0
 
     def flush() -> None:
-        if rows:
+        if lines:
             builder.add(
-                "\n".join([header or "", *rows]),
+                "\n".join([header or "", *lines]),
                 page=number,
                 heading_path=(name,),
                 line_start=first,
                 line_end=last,
                 kind="table",
             )
-            rows.clear()
+            lines.clear()
 
-    for cells in sheet.iter_rows():
-        row_number = next((c.row for c in cells if getattr(c, "row", None)), None)
-        line = render_row([_cell_text(c.value) for c in cells])
-        if row_number is None or not line.strip(" |"):
+    for row_number, line in rows:
+        if not line.strip(" |"):
             continue
         if header is None:
             header, first, last = line, row_number, row_number
             continue
-        if not rows:
+        if not lines:
             first = row_number
-        rows.append(line)
+        lines.append(line)
         last = row_number
-        if table_section_full(header, rows):
+        if table_section_full(header, lines):
             flush()
-    if rows:
+    if lines:
         flush()
     elif header is not None and last == first:  # only a heading row
         builder.add(
