@@ -140,3 +140,56 @@ def test_files_with_text_are_queued_before_images(tmp_path: Path) -> None:
     plan = reconcile([docs], [], lambda root: PathFilter(supported=is_supported))
     order = [Path(c.path).name for c in plan.changes]
     assert order == ["b-notes.md", "d-readme.txt", "a-photo.png", "c-scan.jpg"]
+
+
+class _SlowFakeEngine:
+    """The OCR seam's fake: one line per page, and a hook run when page `at` is recognised."""
+
+    def __init__(self, at: int, on_page: object) -> None:
+        self.times: list[float] = []
+        self.at, self.on_page = at, on_page
+
+    def recognize(self, image: object) -> list[OcrLine]:
+        import time
+
+        self.times.append(time.monotonic())
+        if len(self.times) == self.at:
+            self.on_page()  # type: ignore[operator]
+        return [OcrLine(f"page text number {len(self.times)}", 0.99, (10, 10, 200, 30))]
+
+
+@pytest.mark.parametrize("hold", ["pause", "answer"])
+def test_ocr_pages_wait_while_paused_and_while_an_answer_is_written(tmp_path: Path,
+                                                                    hold: str) -> None:
+    """Between two scanned pages the writer holds for *Pause* and lets an answer go first."""
+    import threading
+    import time
+
+    from indexer.ingest.parsing import ocr
+    from tests.indexer.builders import pipe_of
+
+    docs = make_docs(tmp_path)
+    scanned_pdf(docs / "long-scan.pdf", [[f"Page {n}"] for n in range(1, 6)], dpi=72)
+    kb, _ = open_kb(make_settings(tmp_path / "home", [docs]))
+    released = threading.Event()
+
+    def hold_then_release() -> None:
+        if hold == "pause":
+            kb.set_paused(True)
+            threading.Timer(1.0, lambda: (released.set(), kb.set_paused(False))).start()
+        else:
+            held = pipe_of(kb).answering()
+            held.__enter__()
+            threading.Timer(1.0, lambda: (released.set(), held.__exit__(None, None, None))).start()
+
+    engine = _SlowFakeEngine(at=2, on_page=hold_then_release)
+    ocr.set_engine(engine)
+    try:
+        kb.index(timeout=60)
+        assert len(engine.times) == 5 and released.is_set()
+        # Page 3 was only read after the hold ended, about a second after page 2.
+        assert engine.times[2] - engine.times[1] >= 0.9
+        assert kb.status().failures == ()
+    finally:
+        ocr.set_engine(None)
+        kb.close()
