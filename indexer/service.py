@@ -120,7 +120,7 @@ class SettingsChange:
         return bool(self.keys & CHUNK_KEYS)
 
 
-def _dir_size(path: Path) -> int:
+def dir_size(path: Path) -> int:
     total = 0
     for p in path.rglob("*"):
         try:
@@ -432,7 +432,7 @@ class KnowledgeBase:
             chunks_pending=pipeline.progress.chunks_pending,
             failures=failures,
             skipped=skipped,
-            index_bytes=_dir_size(self.settings.paths.index_dir),
+            index_bytes=dir_size(self.settings.paths.index_dir),
             idle=pipeline.is_idle(),
             models=models,
             embedder_error=pipeline.embedder_error,
@@ -457,7 +457,7 @@ class KnowledgeBase:
         path_glob: str | None = None,
     ) -> list[SearchHit]:
         """Hybrid (BM25 + vector, fused) search; no model generation involved."""
-        _, _, retriever = self._require_open()
+        retriever = self._search_retriever()
         if not query.strip():
             return []
         return retriever.search(
@@ -468,6 +468,10 @@ class KnowledgeBase:
             exts=list(exts) if exts else None,
             path_glob=path_glob,
         )
+
+    def _search_retriever(self) -> Retriever:
+        """The retriever searches go through (a read-only view supplies its own)."""
+        return self._require_open()[2]
 
     def _answerer(self) -> Answerer:
         """The answerer for the current settings: built once per change of the settings it

@@ -32,7 +32,7 @@ from indexer.answer.retrieval import Retriever
 from indexer.config import load_settings
 from indexer.errors import StoreError, UserInputError
 from indexer.events import FileStage
-from indexer.service import IndexStatus, KnowledgeBase, SearchMode, _dir_size
+from indexer.service import IndexStatus, KnowledgeBase, dir_size
 from indexer.storage.store import IndexStore
 from indexer.storage.vector_index import ExactVectorIndex
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from indexer.answer.answering import StreamItem
     from indexer.config import Settings
     from indexer.ingest.pipeline import IndexingPipeline
-    from indexer.records import SearchHit
     from indexer.service import ModelHub
     from indexer.storage.store_layout import FileRecord
 
@@ -193,7 +192,7 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
             chunks_pending=pending,
             failures=tuple((f.path, f.reason) for f in files if f.stage == FileStage.FAILED),
             skipped=tuple((f.path, f.reason) for f in files if f.stage == FileStage.SKIPPED),
-            index_bytes=_dir_size(self.settings.paths.index_dir),
+            index_bytes=dir_size(self.settings.paths.index_dir),
             idle=pending == 0 and not by_stage.get(str(FileStage.QUEUED)),
             models={role: {"status": st.status, "detail": st.detail, "model_id": st.model_id}
                     for role, st in self.hub.state().items()},
@@ -201,24 +200,8 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
             watching=False,
         )
 
-    def search(
-        self,
-        query: str,
-        k: int | None = None,
-        *,
-        mode: SearchMode = "hybrid",
-        folders: Sequence[str] | None = None,
-        exts: Sequence[str] | None = None,
-        path_glob: str | None = None,
-    ) -> list[SearchHit]:
-        _, retriever = self._reader()
-        if not query.strip():
-            return []
-        return retriever.search(
-            query, k or self.settings.top_k, mode=mode,
-            folders=list(folders) if folders else None,
-            exts=list(exts) if exts else None, path_glob=path_glob,
-        )
+    def _search_retriever(self) -> Retriever:
+        return self._reader()[1]
 
     def stream(
         self,
