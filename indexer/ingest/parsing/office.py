@@ -153,14 +153,20 @@ def parse_pptx(path: Path) -> ParsedDocument:
             frame = slide.notes_slide.notes_text_frame
             if frame is not None and frame.text.strip():
                 parts.append("Notes:\n" + frame.text)
-        heading_path = (slide_title,) if slide_title else ()
-        if parts:
-            builder.add("\n\n".join(parts), page=number, heading_path=heading_path)
-        elif slide_title:
-            builder.add(slide_title, page=number, heading_path=heading_path, kind="title")
+        add_slide(builder, number, slide_title, parts)
         if title is None and slide_title:
             title = slide_title
     return ParsedDocument(sections=builder.sections, parser="pptx", title=title)
+
+
+def add_slide(builder: SectionBuilder, number: int, title: str, parts: list[str]) -> None:
+    """One slide as a section (shared by PPTX and ODP): `page` = slide number, the slide title
+    as heading; a slide with only a title is kept as a `title` section."""
+    heading_path = (title,) if title else ()
+    if parts:
+        builder.add("\n\n".join(parts), page=number, heading_path=heading_path)
+    elif title:
+        builder.add(title, page=number, heading_path=heading_path, kind="title")
 
 
 # --------------------------------------------------------------------------------------- XLSX

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.errors import ParseError
-from indexer.ingest.parsing.office import add_sheet_rows
+from indexer.ingest.parsing.office import add_sheet_rows, add_slide
 from indexer.ingest.parsing.sections import SectionBuilder
 from indexer.ingest.parsing.text import render_row, table_section_full
 from indexer.ingest.parsing.zipguard import ENCRYPTED_HINT, ENCRYPTED_MESSAGE, open_checked_zip
@@ -309,11 +309,7 @@ def _parse_presentation_body(body: Any, builder: SectionBuilder) -> str | None:
             text = "\n".join(t for kind, t in _frame_texts(notes) if kind == "notes")
             if text.strip():
                 parts.append("Notes:\n" + text)
-        heading_path = (title,) if title else ()
-        if parts:
-            builder.add("\n\n".join(parts), page=number, heading_path=heading_path)
-        elif title:
-            builder.add(title, page=number, heading_path=heading_path, kind="title")
+        add_slide(builder, number, title, parts)
         if first_title is None and title:
             first_title = title
     return first_title
