@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -24,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import cpu_info
 
 from indexer.runtime import install_egress_guard, set_offline_env
 from tests.indexer.scans import raster_pages, text_pdf
@@ -73,22 +73,6 @@ def cer(recognised: str, truth: str) -> float:
     return levenshtein(a, b) / max(1, len(b))
 
 
-def machine() -> dict[str, Any]:
-    flags: set[str] = set()
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "avx2": "avx2" in flags,
-            "avx512": sorted(f for f in flags if f.startswith("avx512")),
-            "load_avg": os.getloadavg()}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pages", type=int, default=3)
@@ -128,7 +112,7 @@ def main() -> int:
               f"CER {results[name]['cer']:.2%}", file=sys.stderr)
     report = {"bench": "ocr", "engine": "rapidocr PP-OCRv6 small (onnxruntime)",
               "engine_load_s": round(load_s, 2), "chars_per_page": len(" ".join(pages[0])),
-              "machine": machine(), "variants": results}
+              "machine": cpu_info(), "variants": results}
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
     if args.out:

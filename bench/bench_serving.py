@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import sys
@@ -41,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine_info import cpu_info
 from mcp import Client, StdioServerParameters
 
 from indexer.config import load_settings, save_settings
@@ -51,22 +51,6 @@ from indexer.serving.operations import Operations
 from indexer.serving.reader import ReadOnlyKnowledgeBase
 
 SAMPLES = ROOT / "desktop_app" / "sample_docs"
-
-
-def cpu_info() -> dict[str, Any]:
-    """CPU model and the SIMD flags that matter for the embedder and llama.cpp."""
-    model, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"model": model, "cores": os.cpu_count(),
-            "avx2": "avx2" in flags, "avx512": sorted(f for f in flags if f.startswith("avx512")),
-            "python": platform.python_version()}
 
 
 def make_corpus(docs: Path, files: int, seed: int = 7) -> list[str]:
