@@ -62,6 +62,7 @@ from indexer.storage.store_layout import (
     recover_interrupted_swap,
     vector_matrix,
 )
+from indexer.storage.store_maintenance import StoreMaintenance
 from indexer.storage.store_tables import (
     TableSet,
     create_tables,
@@ -72,7 +73,7 @@ from indexer.storage.store_tables import (
 )
 
 
-class IndexStore:
+class IndexStore(StoreMaintenance):
     """The LanceDB index in one directory. Build with `open()` or `open_rebuild()`.
 
     Model changes: if the directory was built with another embedding model, dimension or schema
@@ -588,47 +589,6 @@ class IndexStore:
         index statistics, cache sizes, a handle made to fail (a full disk). Normal code uses the
         methods above: writing through these bypasses the single-writer lock and bookkeeping."""
         return self._t
-
-    # ----------------------------------------------------------------- maintenance
-    @storage_op
-    def maintain(self, force: bool = False, settle: bool = False) -> list[str]:
-        """Compact tables whose fragments call for it (see `MaintenancePolicy`); cheap otherwise.
-
-        `settle` (the writer is idle) also folds in rows written since the last compaction, once
-        `policy.min_interval_s` has passed: LanceDB scores rows outside the full-text index on
-        other statistics (two copies of a paragraph: 13.93 vs 13.35; docs/quality.md).
-
-        The idle writer calls it every few seconds (a compaction that was not yet due when the
-        queue drained becomes due later; ~1 ms when nothing is due); during a bulk run, writes
-        compact on their own. `optimize()` compacts, adds rows written since the last run to
-        the full-text and scalar indexes (until then they are searched flat) and deletes
-        versions older than `policy.retain_versions`, so the directory does not grow without
-        bound under constant edits. Returns the tables it optimized (none when read-only).
-        """
-        with self._write_lock:
-            return [] if self.read_only else self._t.maintain(
-                self.policy, force, self.policy.min_interval_s if settle else None)
-
-    @storage_op
-    def settle(self) -> list[str]:
-        """Fold every row written since the last compaction into the indexes now (after a
-        one-shot index run, whose searches should rank like a long-settled index's)."""
-        with self._write_lock:
-            return [] if self.read_only else self._t.maintain(self.policy, False, 0.0)
-
-    def _compact_while_busy(self) -> None:
-        with self._write_lock:
-            if not self.read_only:
-                self._t.compact_while_busy(self.policy)
-
-    @storage_op
-    def fragment_count(self, table: str = "chunks") -> int:
-        return self._t.fragment_count(table)
-
-    @storage_op
-    def version_count(self, table: str = "chunks") -> int:
-        """Versions still on disk (bounded by `maintain()` under steady churn)."""
-        return len(self._t.writer(table).list_versions())
 
 
 def _no_index(index_dir: Path) -> StoreError:
