@@ -94,6 +94,8 @@ class AuditReport:
     """What a traced run did on the network. `clean` is the promise: nothing left the machine."""
 
     attempts: list[NetworkAttempt] = field(default_factory=list)
+    # Calls to an endpoint the user configured (a team model server): expected, listed apart.
+    allowed: list[NetworkAttempt] = field(default_factory=list)
     loopback_calls: int = 0
     local_socket_calls: int = 0
     threads_traced: int = 0
@@ -128,7 +130,38 @@ class AuditReport:
             "local_socket_calls": self.local_socket_calls,
             "threads_traced": self.threads_traced,
             "attempts": [asdict(a) for a in self.attempts],
+            "allowed_endpoint_calls": len(self.allowed),
+            "allowed": sorted({f"{a.query or a.address}:{a.port}" for a in self.allowed}),
         }
+
+    def set_apart(self, endpoints: Iterable[tuple[str, int]]) -> None:
+        """Move the calls to configured `(host, port)` endpoints out of `attempts`.
+
+        A connect or send counts when its address and port are an endpoint's (a host name is
+        resolved here, outside the trace, to the addresses the traced process would reach); a
+        DNS query when it asks for an endpoint's name. Everything else stays an attempt.
+        """
+        import socket
+
+        names: set[str] = set()
+        addresses: set[tuple[str, int]] = set()
+        for host, port in endpoints:
+            name = host.strip().rstrip(".").lower()
+            names.add(name)
+            addresses.add((name, int(port)))
+            try:
+                for info in socket.getaddrinfo(name, port, proto=socket.IPPROTO_TCP):
+                    addresses.add((str(info[4][0]), int(port)))
+            except OSError:
+                pass
+        keep: list[NetworkAttempt] = []
+        for a in self.attempts:
+            if a.kind == "dns":
+                hit = a.query is not None and a.query.rstrip(".").lower() in names
+            else:
+                hit = a.port is not None and (a.address.lower(), a.port) in addresses
+            (self.allowed if hit else keep).append(a)
+        self.attempts = keep
 
 
 def strace_executable() -> str:
@@ -300,8 +333,13 @@ def _classify(call: _Call, thread: int, report: AuditReport, dns_fds: dict[str, 
         add("connect" if call.name == "connect" else "send", address, port)
 
 
-def parse_trace_dir(trace_dir: Path) -> AuditReport:
+def parse_trace_dir(
+    trace_dir: Path, allowed: Iterable[tuple[str, int]] = ()
+) -> AuditReport:
     """Read the per-thread files `trace_command` wrote and list every attempt to leave the machine.
+
+    `allowed`: endpoints the user configured (host, port); calls to them are listed apart
+    (`AuditReport.allowed`), so "clean" still means nothing else was reached.
 
     A resolver query shows up as a `connect` to port 53 followed by `sendmmsg` on that socket:
     it is reported once, with the name decoded from the packet the send carried.
@@ -317,5 +355,6 @@ def parse_trace_dir(trace_dir: Path) -> AuditReport:
         with path.open(encoding="utf-8", errors="replace") as lines:
             for call in _read_calls(lines):
                 _classify(call, thread, report, dns_fds)
+    report.set_apart(allowed)
     return report
 
