@@ -119,9 +119,23 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=512)
     embed_threads: int = Field(0, ge=0, description="ONNX threads; 0 = all cores.")
 
-    generator_backend: Literal["llama_cpp", "fake"] = "llama_cpp"
+    generator_backend: Literal["llama_cpp", "server", "fake"] = Field(
+        "llama_cpp",
+        description="Where answers are written: 'llama_cpp' on this machine, 'server' by the "
+        "OpenAI-compatible model server at chat_endpoint (your documents' passages are sent "
+        "there), 'fake' for tests.",
+    )
     chat_model: str = Field(
         "qwen2.5-coder-1.5b-instruct-q4_k_m", description="Catalog id or a path to a .gguf file."
+    )
+    chat_endpoint: str = Field(
+        "",
+        description="With generator_backend 'server': the team model server's base URL, e.g. "
+        "http://gpu-box.lan:8000/v1 (llama.cpp server, vLLM, Ollama, …). The only host Cairn "
+        "then connects to; its API key is kept apart (`cairn models endpoint --api-key-stdin`).",
+    )
+    chat_endpoint_model: str = Field(
+        "", description="The model name to ask the server for; empty = the first it lists."
     )
     n_threads: int = Field(0, ge=0, description="LLM CPU threads; 0 = auto (physical cores).")
     n_gpu_layers: int = Field(-1, ge=-1, description="Layers on GPU; -1 = all if a GPU build.")

@@ -134,7 +134,8 @@ def run_flow(home: Path, folders: list[Path], question: str, soak_s: float) -> d
         "answer_found": answer.found,
         "answer": answer.text,
         "citations": sorted({c.anchor.label() for c in answer.citations}),
-        "chat_model": settings.chat_model,
+        "chat_model": (settings.chat_model if settings.generator_backend != "server"
+                       else str(answer.stats.get("model", ""))),
         "index_s": round(indexed - started, 1),
         "answer_s": round(answered - indexed, 1),
         "soak_s": soak_s,
@@ -181,6 +182,14 @@ def resolved_models(settings: Any) -> dict[str, str]:
         env["CAIRN_EMBEDDER_MODEL"] = str(resolve_embedder_dir(settings.embedder_model, models_dir))
     if settings.generator_backend == "llama_cpp":
         env["CAIRN_CHAT_MODEL"] = str(resolve_chat_model(settings.chat_model, models_dir))
+    if settings.generator_backend == "server":  # the team's model server, and its key
+        from indexer.credentials import KEY_ENV, read_chat_api_key
+
+        env["CAIRN_CHAT_ENDPOINT"] = settings.chat_endpoint
+        env["CAIRN_CHAT_ENDPOINT_MODEL"] = settings.chat_endpoint_model
+        key = read_chat_api_key(settings.home)
+        if key:
+            env[KEY_ENV] = key
     for name in ("n_threads", "n_ctx", "n_gpu_layers"):
         value = getattr(settings, name)
         if value is not None:
@@ -200,6 +209,20 @@ def audit_env(settings: Any, profile: Path) -> dict[str, str]:
         ("CAIRN_", "XDG_CACHE", "XDG_CONFIG", "XDG_DATA", "XDG_STATE"))}
     env.update(HOME=str(profile), **resolved_models(settings))
     return env
+
+
+def configured_endpoints(settings: Any) -> list[tuple[str, int]]:
+    """The servers the user configured, whose calls the audit lists apart (and the guard of
+    this process lets through, so the audit can resolve their names)."""
+    if settings.generator_backend != "server":
+        return []
+    from models.hub import remote_reason
+    from models.offline import allow_endpoint
+    from models.remote_generator import endpoint_address
+
+    host, port = endpoint_address(settings.chat_endpoint)
+    allow_endpoint(host, port, remote_reason(f"{host}:{port}"))
+    return [(host, port)]
 
 
 def profile_files(profile: Path) -> list[str]:
@@ -239,13 +262,14 @@ def audit(
                 "--question", question, "--soak", str(soak_s)]
         for folder in folders:
             argv += ["--folder", str(Path(folder).resolve())]
+        allowed = configured_endpoints(settings)
         done = trace_command(argv, traces, env=env, timeout=timeout)
         flow: dict[str, Any] = {}
         for line in done.stdout.splitlines():
             if line.startswith(_RESULT_PREFIX):
                 flow = json.loads(line[len(_RESULT_PREFIX):])
         return AuditOutcome(
-            report=parse_trace_dir(traces),
+            report=parse_trace_dir(traces, allowed),
             flow=flow,
             returncode=done.returncode if flow else (done.returncode or 1),
             created_in_profile=profile_files(profile),

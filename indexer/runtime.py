@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from models.catalog import CATALOG, ModelSpec, get_spec, specs_for
 from models.errors import ModelError
@@ -41,13 +41,16 @@ __all__ = [
     "GuardStatus",
     "ModelError",
     "ModelSpec",
+    "check_endpoint",
     "download_model",
+    "endpoint_address",
     "get_spec",
-    "machine_fits",
-    "read_download_log",
     "guard_status",
     "install_egress_guard",
+    "machine_fits",
+    "model_server_address",
     "model_status",
+    "read_download_log",
     "resolve_chat_model",
     "set_offline_env",
     "specs_for",
@@ -85,6 +88,39 @@ def download_model(
     from models.provisioning import download_model as download
 
     return download(spec, dest_dir, sha256, progress, cancel)
+
+
+def endpoint_address(url: str) -> tuple[str, int]:
+    """(host, port) of a model server's URL; `ModelError` in the user's words if it is none."""
+    from models.remote_generator import endpoint_address as address
+
+    return address(url)
+
+
+def model_server_address(settings: Any) -> str | None:
+    """"host:port" of the team model server answers come from, None when they are written
+    here: what the window and `cairn privacy` show before the first question."""
+    if settings.generator_backend != "server" or not settings.chat_endpoint.strip():
+        return None
+    host, port = endpoint_address(settings.chat_endpoint)
+    return f"{host}:{port}"
+
+
+def check_endpoint(url: str, model: str, home: Path) -> str:
+    """Ask the model server at `url` which model it serves (the user asked to connect to it):
+    the egress guard lets exactly that host and port through. Returns the model's name."""
+    from indexer.credentials import read_chat_api_key
+    from models.hub import remote_reason
+    from models.offline import allow_endpoint
+    from models.remote_generator import RemoteGenerator
+
+    generator = RemoteGenerator(url, model=model, api_key=read_chat_api_key(home))
+    allow_endpoint(generator.host, generator.port, remote_reason(generator.address))
+    try:
+        generator.load()
+    finally:
+        generator.close()
+    return generator.model_id.split(" @ ", 1)[0]
 
 
 def read_download_log(models_dir: Path) -> list[dict[str, object]]:

@@ -32,6 +32,7 @@ from indexer.answer.answering import (
 from indexer.answer.retrieval import Retriever
 from indexer.answer.traces import TraceStore, hit_to_dict
 from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
+from indexer.credentials import read_chat_api_key
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
 from indexer.ingest.changes import Change
@@ -69,6 +70,11 @@ def build_hub(settings: Settings) -> ModelHub:
         n_ctx=settings.n_ctx,
         embed_threads=settings.embed_threads,
         embed_batch_size=settings.embed_batch_size,
+        chat_endpoint=settings.chat_endpoint,
+        chat_endpoint_model=settings.chat_endpoint_model,
+        chat_api_key=(
+            read_chat_api_key(settings.home) if settings.generator_backend == "server" else ""
+        ),
     )
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 Role = Literal["embedder", "generator"]
 Status = Literal["not_loaded", "loading", "ready", "missing", "failed"]
 EMBEDDER_BACKENDS = ("fastembed", "fake")
-GENERATOR_BACKENDS = ("llama_cpp", "fake")
+GENERATOR_BACKENDS = ("llama_cpp", "server", "fake")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class ModelState:
     status: Status
     detail: str = ""
     model_id: str = ""
+
+
+def remote_reason(address: str) -> str:
+    """What the privacy view says of a team model server, in the user's words."""
+    return f"answers from {address}: your documents' passages are sent there (chat_endpoint)"
 
 
 class ModelHub:
@@ -58,6 +63,9 @@ class ModelHub:
         embed_threads: int = 0,
         embed_batch_size: int = 32,
         *,
+        chat_endpoint: str = "",
+        chat_endpoint_model: str = "",
+        chat_api_key: str = "",
         on_state: Callable[[Role, ModelState], None] | None = None,
     ) -> None:
         if embedder_backend not in EMBEDDER_BACKENDS:
@@ -80,6 +88,9 @@ class ModelHub:
         self.n_ctx = n_ctx
         self.embed_threads = embed_threads
         self.embed_batch_size = embed_batch_size
+        self.chat_endpoint = chat_endpoint
+        self.chat_endpoint_model = chat_endpoint_model
+        self._chat_api_key = chat_api_key
         self._on_state = on_state
         self._locks: dict[Role, threading.Lock] = {
             "embedder": threading.Lock(),
@@ -92,6 +103,7 @@ class ModelHub:
         }
         self._embedder: Embedder | None = None
         self._generator: Generator | None = None
+        self._allowed_endpoint: tuple[str, int] | None = None
 
     # -- state ----------------------------------------------------------------------------
 
@@ -99,7 +111,23 @@ class ModelHub:
         return "fake" if self.embedder_backend == "fake" else self.embedder_model
 
     def _generator_label(self) -> str:
+        if self.generator_backend == "server":
+            try:
+                where = self.endpoint_address
+            except ModelError:
+                where = self.chat_endpoint or "no address"
+            return f"{self.chat_endpoint_model or 'server default'} @ {where}"
         return "fake" if self.generator_backend == "fake" else self.chat_model
+
+    @property
+    def endpoint_address(self) -> str | None:
+        """"host:port" of the team model server answers come from, or None when local."""
+        if self.generator_backend != "server":
+            return None
+        from models.remote_generator import endpoint_address
+
+        host, port = endpoint_address(self.chat_endpoint)
+        return f"{host}:{port}"
 
     def _set(self, role: Role, status: Status, detail: str = "", model_id: str = "") -> None:
         with self._state_lock:
@@ -123,6 +151,8 @@ class ModelHub:
             return self._generator.model_id
         if self.generator_backend == "fake":
             return FakeGenerator().model_id
+        if self.generator_backend == "server":
+            return self._generator_label()
         spec = CATALOG.get(self.chat_model)
         return spec.id if spec is not None else Path(self.chat_model).stem
 
@@ -208,6 +238,8 @@ class ModelHub:
     def _build_generator(self) -> Generator:
         if self.generator_backend == "fake":
             return FakeGenerator(context_size=self.n_ctx)
+        if self.generator_backend == "server":
+            return self._build_remote_generator()
         from models.generator import LlamaCppGenerator
         from models.provisioning import resolve_chat_model
 
@@ -234,6 +266,27 @@ class ModelHub:
         generator.load()
         return generator
 
+    def _build_remote_generator(self) -> Generator:
+        """The team's model server: the egress guard lets exactly its host and port through."""
+        from models.offline import allow_endpoint
+        from models.remote_generator import RemoteGenerator
+
+        if not self.chat_endpoint.strip():
+            raise ModelUnavailableError(
+                "Answers from a model server need its address.",
+                hint="Set chat_endpoint, e.g. http://gpu-box.lan:8000/v1 "
+                "(`cairn models endpoint URL`).",
+            )
+        generator = RemoteGenerator(
+            self.chat_endpoint, model=self.chat_endpoint_model, api_key=self._chat_api_key,
+            context_size=self.n_ctx,
+        )  # fmt: skip
+        allow_endpoint(generator.host, generator.port, remote_reason(generator.address))
+        self._allowed_endpoint = (generator.host, generator.port)
+        self._set("generator", "loading", f"asking {generator.address} for its model")
+        generator.load()
+        return generator
+
     # -- shutdown -------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -251,5 +304,10 @@ class ModelHub:
                     self._embedder = None
                 else:
                     self._generator = None
+            if role == "generator" and self._allowed_endpoint is not None:
+                from models.offline import forget_endpoint
+
+                forget_endpoint(*self._allowed_endpoint)  # the server is no longer in use
+                self._allowed_endpoint = None
             label = self._embedder_label() if role == "embedder" else self._generator_label()
             self._set(role, "not_loaded", model_id=label)

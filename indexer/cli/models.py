@@ -113,3 +113,60 @@ def models_download(model_id: str) -> None:
         console.print(f"\nready: {escape(str(path))}")
 
     run(go)
+
+
+@models_app.command("endpoint")
+def models_endpoint(
+    url: str = typer.Argument("", help="The server's base URL, e.g. http://gpu-box.lan:8000/v1; "
+                              "empty shows what is set."),
+    model: str = typer.Option("", "--model", help="Model name on the server (default: the "
+                              "first it lists)."),
+    api_key_stdin: bool = typer.Option(False, "--api-key-stdin", help="Read the server's API "
+                                       "key from standard input (kept in the home, mode 0600)."),
+    off: bool = typer.Option(False, "--off", help="Answer on this machine again (forgets the "
+                             "stored key too)."),
+) -> None:
+    """Answer with a team's model server (llama.cpp server, vLLM, Ollama: OpenAI-compatible)."""
+    import sys
+
+    from indexer.config import save_settings
+    from indexer.credentials import clear_chat_api_key, save_chat_api_key
+    from indexer.runtime import check_endpoint, endpoint_address
+
+    def go() -> None:
+        settings = get_settings()
+        home = settings.home
+        if off:
+            settings.generator_backend = "llama_cpp"
+            save_settings(settings, keys={"generator_backend"})
+            cleared = clear_chat_api_key(home)
+            console.print("Answers are written on this machine again"
+                          f"{' (stored API key deleted)' if cleared else ''}.")
+            return
+        if not url:
+            if settings.generator_backend == "server":
+                host, port = endpoint_address(settings.chat_endpoint)
+                console.print(f"answers from {escape(host)}:{port} "
+                              f"({escape(settings.chat_endpoint)}), model "
+                              f"{escape(settings.chat_endpoint_model or 'the server default')}")
+            else:
+                console.print("answers are written on this machine "
+                              f"({escape(settings.chat_model)})")
+            return
+        host, port = endpoint_address(url)
+        if api_key_stdin:
+            key = sys.stdin.readline().strip()
+            if not key:
+                raise typer.BadParameter("no key on standard input", param_hint="--api-key-stdin")
+            save_chat_api_key(home, key)
+        served = check_endpoint(url, model, home)  # the one connection, to that host only
+        settings.generator_backend = "server"
+        settings.chat_endpoint = url.strip()
+        settings.chat_endpoint_model = model.strip()
+        save_settings(settings, keys={"generator_backend", "chat_endpoint",
+                                      "chat_endpoint_model"})
+        console.print(f"Answers will come from [bold]{escape(host)}:{port}[/] "
+                      f"(model {escape(served)}): your documents' passages are sent there. "
+                      "Nothing else leaves this machine; `cairn privacy` shows it.")
+
+    run(go)

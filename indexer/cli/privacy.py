@@ -16,11 +16,13 @@ import typer
 from rich.markup import escape
 
 from indexer.cli.common import console, err, get_settings, run
+from indexer.config import Settings
 from indexer.errors import UserInputError
 from indexer.runtime import (
     GUARD_COVERS,
     GUARD_DOES_NOT_COVER,
     NATIVE_OFF_ENV,
+    endpoint_address,
     guard_status,
     read_download_log,
 )
@@ -41,7 +43,9 @@ def privacy(
         run(lambda: _privacy_audit(as_json, folder, soak))
         return
     g = guard_status()
-    downloads = read_download_log(run(get_settings).paths.models_dir)
+    settings = run(get_settings)
+    downloads = read_download_log(settings.paths.models_dir)
+    server = _model_server(settings)
     data = {
         "guard_installed": g.installed,
         "strict": g.strict,
@@ -55,6 +59,8 @@ def privacy(
         ],
         "telemetry": "none: Cairn sends nothing; dependency analytics are disabled by environment",
         "user_started_downloads": downloads,
+        "model_server": server,
+        "allowed_endpoints": list(g.endpoints),
     }
     if as_json:
         print(json.dumps(data, indent=1))
@@ -65,13 +71,27 @@ def privacy(
     console.print(f"blocked connection attempts this run: {g.blocked}")
     for a in g.attempts:
         console.print(f"  blocked {escape(str(a.host))}:{a.port} from {escape(a.stack_summary)}")
-    console.print("network is only opened by an explicit `cairn models download`.")
+    if server:
+        console.print(f"[bold yellow]answers from {escape(server['address'])}[/]: your "
+                      "documents' passages are sent there (chat_endpoint "
+                      f"{escape(server['url'])}); the guard lets that host and port through, "
+                      "nothing else")
+    console.print("network is otherwise only opened by an explicit `cairn models download`.")
     if not downloads:
         console.print("network used by downloads you started: never")
     for d in downloads:
         console.print(f"  {escape(str(d.get('at')))}: {escape(str(d.get('file')))} from "
                       f"{escape(str(d.get('host')))}, {int(str(d.get('bytes') or 0)) / 1e6:.0f} MB, "
                       f"{escape(str(d.get('outcome')))}")
+
+
+def _model_server(settings: Settings) -> dict[str, str] | None:
+    """The team model server answers come from, when one is configured."""
+    if settings.generator_backend != "server":
+        return None
+    host, port = endpoint_address(settings.chat_endpoint)
+    return {"address": f"{host}:{port}", "url": settings.chat_endpoint,
+            "sent": "the question and the passages Cairn retrieved for it"}
 
 
 def _privacy_audit(as_json: bool, folders: list[Path], soak: float) -> None:
@@ -104,8 +124,14 @@ def _privacy_audit(as_json: bool, folders: list[Path], soak: float) -> None:
         report = outcome.report
         console.print(f"threads traced: {report.threads_traced}; loopback calls: "
                       f"{report.loopback_calls}; local sockets: {report.local_socket_calls}")
+        allowed = sorted({f"{a.query or a.address}:{a.port}" for a in report.allowed})
+        if allowed:
+            console.print(f"[bold yellow]calls to the model server you configured:[/] "
+                          f"{len(report.allowed)} ({escape(', '.join(allowed))})")
         if report.clean:
-            console.print("[bold green]outside connection attempts: none[/] (0 DNS queries)")
+            other = " other" if allowed else ""
+            console.print(f"[bold green]{other.strip() + ' ' if other else ''}outside "
+                          "connection attempts: none[/]")
         for a, n in report.grouped():
             console.print(f"[bold red]outside attempt{f' ×{n}' if n > 1 else ''}:[/] "
                           f"{escape(a.describe())}")

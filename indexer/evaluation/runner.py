@@ -95,10 +95,12 @@ def run_answers(
     from indexer.answer.answering import Answer
 
     rows = []
+    model = ""  # what answered, as the answers record it (a local file or a team server)
     for q in questions:
         t0 = time.perf_counter()
         try:
             answer: Answer = kb.ask(q.question, use_cache=False)
+            model = str(answer.stats.get("model") or model)
         except Exception as exc:  # one question never aborts the run
             row = QuestionResult(id=q.id, question=q.question, answerable=q.answerable,
                                  error=f"{type(exc).__name__}: {exc}")
@@ -139,4 +141,4 @@ def run_answers(
         rows.append(row)
         if on_result:
             on_result(row)
-    return EvalRun(config=config, rows=rows, meta={"model": kb.settings.chat_model})
+    return EvalRun(config=config, rows=rows, meta={"model": model or kb.settings.chat_model})

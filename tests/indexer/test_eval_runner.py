@@ -145,7 +145,7 @@ def test_run_answers_fills_answer_metrics(kb: KnowledgeBase) -> None:
     seen: list[str] = []
     run = run_answers(kb, ANSWER_QS, config="fake", on_result=lambda r: seen.append(r.id))
     assert seen == ["a-walrus", "a-mislabelled", "a-none"]
-    assert run.config == "fake" and run.meta == {"model": kb.settings.chat_model}
+    assert run.config == "fake" and run.meta == {"model": kb.hub.chat_model_id}
     walrus, mislabelled, none = run.rows
 
     assert "tides" in (walrus.answer or "")
