@@ -119,6 +119,11 @@ class AskPanel(QWidget):
         self.transcript.anchorClicked.connect(self._on_anchor_clicked)
         self.stage_label = QLabel(self)
         self.stage_label.setObjectName("stageLabel")
+        self.server_notice = QLabel(self)  # shown when answers come from a team model server
+        self.server_notice.setObjectName("serverNotice")
+        self.server_notice.setWordWrap(True)
+        self.server_notice.setAccessibleName("Where answers are written")
+        self.server_notice.hide()
         self.question = QuestionEdit(self)
         self.question.setObjectName("questionEdit")
         self.question.setPlaceholderText(
@@ -144,6 +149,7 @@ class AskPanel(QWidget):
         row.addLayout(buttons)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.server_notice)
         layout.addWidget(self.transcript, 1)
         layout.addWidget(self.stage_label)
         layout.addLayout(row)
@@ -162,6 +168,23 @@ class AskPanel(QWidget):
             self.stage_label.setText(reason or "Loading models…")
         else:
             self.stage_label.setText(OPENING_TEXT if self._controller.kb is None else "")
+
+    def set_model_server(self, address: str | None) -> None:
+        """Say, before the first question, that answers come from another machine and what is
+        sent there; hidden when answers are written on this one."""
+        if not address:
+            self.server_notice.hide()
+            return
+        self.server_notice.setText(
+            f"⚠ Answers come from the model server at <b>{html.escape(address)}</b>: each question "
+            "and the passages Cairn finds for it in your documents are sent there. Nothing "
+            "else leaves this machine. (Settings → Model, or `cairn models endpoint --off`.)"
+        )
+        self.server_notice.setToolTip(
+            "Configured with chat_endpoint; Cairn's network guard lets only this host and port "
+            "through. `cairn privacy` shows it."
+        )
+        self.server_notice.show()
 
     def set_conversation(self, conversation: Conversation) -> None:
         if self.generating:

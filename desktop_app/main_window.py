@@ -254,8 +254,18 @@ class MainWindow(QMainWindow):
         else:
             self.pages.setCurrentWidget(self.welcome)
         self._settings_known = True
+        self._show_model_server(settings)
         self._enable_inputs()
         self.refresh_models()
+
+    def _show_model_server(self, settings: Any) -> None:
+        from indexer.runtime import model_server_address
+
+        try:
+            address = model_server_address(settings)
+        except Exception:  # a malformed address is reported when the model loads
+            address = settings.chat_endpoint or "an unknown address"
+        self.ask_panel.set_model_server(address)
 
     def _enable_inputs(self) -> None:
         """Take input once settings and history are known, even before the index is open."""
@@ -304,6 +314,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_kb_reloaded(self, kb: Any) -> None:
         self._on_kb_opened(kb)
+        self._show_model_server(kb.settings)
         self.notice.show_message("Settings applied.")
 
     @Slot(object)

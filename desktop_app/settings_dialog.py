@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
     from desktop_app.model_panel import Detected
     from indexer.runtime import GuardStatus
 
-RELOAD_KEYS = frozenset({"chat_model", "n_threads", "n_gpu_layers", "n_ctx"})
+RELOAD_KEYS = frozenset({"chat_model", "n_threads", "n_gpu_layers", "n_ctx", "generator_backend",
+                         "chat_endpoint", "chat_endpoint_model"})
 
 
 def _bounds(name: str) -> tuple[float | None, float | None]:
@@ -212,6 +214,7 @@ class SettingsDialog(QDialog):
         form.addRow("Context window (tokens):", self._spin("n_ctx", s.n_ctx))
         if s.generator_backend == "fake" or s.embedder_backend == "fake":
             form.addRow(QLabel("<i>This session uses the deterministic test models.</i>", self))
+        self._server_rows(form, s)
         note = QLabel("Model changes apply when you press OK: the models reload in the "
                       "background, no restart needed.", self)
         note.setWordWrap(True)
@@ -228,6 +231,35 @@ class SettingsDialog(QDialog):
             lambda _i: self.model_panel.set_selected(self.model_combo.currentData()))
         outer.addWidget(self.model_panel, 1)
         return page
+
+    def _server_rows(self, form: QFormLayout, s: Settings) -> None:
+        """Where answers are written: here, or by the team's model server (and what that
+        sends away, said before OK)."""
+        where = QComboBox(self)
+        where.setObjectName("generatorBackendCombo")
+        where.setAccessibleName("Where answers are written")
+        where.addItem("On this computer", "llama_cpp")
+        where.addItem("By the team's model server", "server")
+        if s.generator_backend == "fake":  # a test or demo session keeps its model
+            where.addItem("By the deterministic test model", "fake")
+        where.setCurrentIndex(max(0, where.findData(s.generator_backend)))
+        where.setToolTip(_help("generator_backend"))
+        where.currentIndexChanged.connect(self._on_value_changed)
+        self._fields["generator_backend"] = where
+        form.addRow("Answers written:", where)
+        for name, label, hint in (
+            ("chat_endpoint", "Server address:", "http://gpu-box.lan:8000/v1"),
+            ("chat_endpoint_model", "Model on the server:", "empty: the first it serves"),
+        ):
+            edit = QLineEdit(str(getattr(s, name)), self)
+            edit.setObjectName(name)
+            edit.setAccessibleName(label.rstrip(":"))
+            edit.setPlaceholderText(hint)
+            edit.setToolTip(_help(name) + " The API key, if the server needs one: "
+                            "`cairn models endpoint --api-key-stdin` or CAIRN_CHAT_API_KEY.")
+            edit.textChanged.connect(self._on_value_changed)
+            self._fields[name] = edit
+            form.addRow(label, edit)
 
     @Slot(str)
     def _on_use_model(self, value: str) -> None:
@@ -306,6 +338,8 @@ class SettingsDialog(QDialog):
                 out[name] = w.currentData()
             elif isinstance(w, QCheckBox):
                 out[name] = w.isChecked()
+            elif isinstance(w, QLineEdit):
+                out[name] = w.text().strip()
             else:
                 out[name] = w.value()
         return out
@@ -332,6 +366,13 @@ class SettingsDialog(QDialog):
                          "Answers may be incomplete until it finishes.")
         if changed & RELOAD_KEYS:
             notes.append("The chat model reloads with the new settings (no restart needed).")
+        values = self.values()
+        if values.get("generator_backend") == "server" and changed & {
+            "generator_backend", "chat_endpoint"
+        }:
+            address = values.get("chat_endpoint") or "(no address yet)"
+            notes.append(f"⚠ Answers will come from {address}: each question and the passages "
+                         "found for it in your documents are sent there.")
         self.warning.setText("\n".join(notes))
         self.warning.setVisible(bool(notes))
 

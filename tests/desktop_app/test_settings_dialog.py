@@ -89,3 +89,29 @@ def test_privacy_panel_shows_offline(qtbot, window_factory):
     dialog.set_chat_model_file("/models/my-model.gguf")
     assert dialog.changes()["chat_model"] == "/models/my-model.gguf"
     dialog.reject()
+
+
+def test_team_model_server_is_said_before_the_first_question(qtbot, window_factory,
+                                                             cairn_home: Path):
+    """Choosing the team's server: the dialog says what will be sent where, and after OK the
+    ask panel says it above the conversation, before anything is asked (no connection yet)."""
+    window = window_factory()
+    panel = window.ask_panel
+    assert panel.server_notice.isHidden()
+    dialog = window.open_settings()
+    backend = dialog._fields["generator_backend"]
+    backend.setCurrentIndex(backend.findData("server"))
+    dialog._fields["chat_endpoint"].setText("http://gpu-box.lan:8000/v1")
+    assert "gpu-box.lan:8000" in dialog.warning.text()
+    assert "passages" in dialog.warning.text()
+    assert dialog.changes() == {"generator_backend": "server",
+                                "chat_endpoint": "http://gpu-box.lan:8000/v1"}
+    with qtbot.waitSignal(window.controller.kb_reloaded, timeout=30_000):
+        dialog.accept()
+    qtbot.waitUntil(lambda: not panel.server_notice.isHidden(), timeout=5_000)
+    assert "gpu-box.lan:8000" in panel.server_notice.text()
+    assert panel.server_notice.accessibleName()
+    saved = json.loads((cairn_home / "settings.json").read_text())
+    assert saved["generator_backend"] == "server"
+    assert saved["chat_endpoint"] == "http://gpu-box.lan:8000/v1"
+    assert load_settings(cairn_home).generator_backend == "server"
