@@ -163,7 +163,6 @@ def test_ocr_pages_wait_while_paused_and_while_an_answer_is_written(tmp_path: Pa
                                                                     hold: str) -> None:
     """Between two scanned pages the writer holds for *Pause* and lets an answer go first."""
     import threading
-    import time
 
     from indexer.ingest.parsing import ocr
     from tests.indexer.builders import pipe_of

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # leave no __pycache__ in the held-out folder
 sys.path.insert(0, os.path.join(HERE, os.pardir, "heldout_sqlite"))
 
-import make_corpus as builder  # noqa: E402  (../heldout_sqlite/make_corpus.py)
+import make_corpus as builder
 
 # page -> sha256 of the file as installed by sqlite3-doc 3.40.1-2+deb12u2
 MANIFEST = {

@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
 sys.path.insert(0, str(REPO))
 
-from tests.indexer.scans import scanned_image, scanned_pdf, scanned_tiff  # noqa: E402
+from tests.indexer.scans import scanned_image, scanned_pdf, scanned_tiff
 
 PUMP = (
     ("Northwind P-40 pump: maintenance manual", "Chapter 1: Safety",
