@@ -45,6 +45,7 @@ from indexer.storage.search_filter import (
     sql_in,
     sql_str,
 )
+from indexer.storage.shared_location import is_uri
 from indexer.storage.store_layout import (
     CHUNK_COLUMNS,
     REBUILD_MARKER,
@@ -63,6 +64,7 @@ from indexer.storage.store_layout import (
 from indexer.storage.store_maintenance import StoreMaintenance
 from indexer.storage.store_moves import StoreMoves
 from indexer.storage.store_tables import (
+    STALE_AFTER_S,
     TableSet,
     create_tables,
     meta_mismatch,
@@ -85,16 +87,18 @@ class IndexStore(StoreMaintenance, StoreMoves):
 
     def __init__(
         self,
-        index_dir: Path,
+        index_dir: Path | str,
         embed_model_id: str,
         dim: int,
         policy: MaintenancePolicy,
         *,
         swap_target: Path | None = None,
         read_only: bool = False,
+        storage_options: Mapping[str, str] | None = None,
+        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
         """Use `open()` or `open_read_only()`; this constructor only connects (creating tables
-        when missing, unless `read_only`)."""
+        when missing, unless `read_only`); `index_dir` may be a URI (`s3://…`)."""
         self.index_dir = index_dir
         self.embed_model_id = embed_model_id
         self.dim = dim
@@ -105,10 +109,11 @@ class IndexStore(StoreMaintenance, StoreMoves):
         self.read_only = read_only
         self._sinks: list[VectorSink] = []
         self._write_lock = threading.RLock()
-        if read_only and not index_dir.is_dir():
-            raise _no_index(index_dir)
-        index_dir.mkdir(parents=True, exist_ok=True)
-        self._t = TableSet(index_dir)
+        if not is_uri(index_dir):  # object storage has no folders to check or make
+            if read_only and not index_dir.is_dir():
+                raise _no_index(index_dir)
+            index_dir.mkdir(parents=True, exist_ok=True)
+        self._t = TableSet(index_dir, storage_options, stale_after_s)
         self._db = self._t.db
         if "meta" not in self._t.names():  # fresh (or creation crashed before meta: start over)
             if read_only:
@@ -126,24 +131,35 @@ class IndexStore(StoreMaintenance, StoreMoves):
     @storage_op
     def open(
         cls,
-        index_dir: Path,
+        index_dir: Path | str,
         embed_model_id: str,
         dim: int,
         *,
         policy: MaintenancePolicy | None = None,
+        storage_options: Mapping[str, str] | None = None,
     ) -> IndexStore:
-        """Open (or create) the index in `index_dir`; check `needs_rebuild` afterwards."""
-        index_dir = Path(index_dir)
-        recover_interrupted_swap(index_dir)
-        return cls(index_dir, embed_model_id, dim, policy or MaintenancePolicy())
+        """Open (or create) the index in `index_dir`; check `needs_rebuild` afterwards.
+
+        `index_dir` may be an object-store URI (`s3://…`, with `storage_options`): LanceDB's
+        commit protocol is its own there, and no rebuild can be swapped in by renames."""
+        if not is_uri(index_dir):
+            index_dir = Path(index_dir)
+            recover_interrupted_swap(index_dir)
+        return cls(index_dir, embed_model_id, dim, policy or MaintenancePolicy(),
+                   storage_options=storage_options)
 
     @classmethod
     @storage_op
-    def open_read_only(cls, index_dir: Path, embed_model_id: str, dim: int) -> IndexStore:
-        """Open an index another process owns, to read only (a server beside the window):
-        nothing is created or recovered, writes raise `StoreError`, `maintain()` does nothing.
-        Call `refresh()` before each query. `StoreError` if nobody has indexed this home yet."""
-        return cls(Path(index_dir), embed_model_id, dim, MaintenancePolicy(), read_only=True)
+    def open_read_only(cls, index_dir: Path | str, embed_model_id: str, dim: int, *,
+                       storage_options: Mapping[str, str] | None = None,
+                       stale_after_s: float = STALE_AFTER_S) -> IndexStore:
+        """Open an index another process owns, to read only (a server beside the window, or a
+        team's shared index): nothing is created or recovered, writes raise `StoreError`,
+        `maintain()` does nothing. Call `refresh()` before each query; reads by themselves look
+        for newer versions every `stale_after_s`. `StoreError` if nothing was indexed there yet."""
+        return cls(index_dir if is_uri(index_dir) else Path(index_dir), embed_model_id, dim,
+                   MaintenancePolicy(), read_only=True, storage_options=storage_options,
+                   stale_after_s=stale_after_s)
 
     @storage_op
     def refresh(self) -> int:
