@@ -28,7 +28,7 @@ import time
 from typing import Protocol
 
 from indexer.answer.retrieval import Retriever, SearchMode
-from indexer.errors import CairnError, StoreError, UserInputError
+from indexer.errors import CairnError, UserInputError
 from indexer.records import SearchHit
 from indexer.storage.shared_location import SharedIndexSettings, SharedLocation, shared_location
 from indexer.storage.store import IndexStore
@@ -37,6 +37,10 @@ from indexer.storage.vector_index import ExactVectorIndex
 log = logging.getLogger(__name__)
 
 SHARED = "shared"  # Anchor.origin of hits from the shared index
+# What reading a shared index raises when it is out of reach: StoreError (translated I/O), and
+# LanceDB's own errors where it does not translate them (an object store that refuses the
+# connection raises ValueError from `lancedb.connect`).
+_UNAVAILABLE = (CairnError, ValueError, OSError, RuntimeError)
 
 
 class HitSource(Protocol):
@@ -142,14 +146,16 @@ class SharedSearch:
                 try:
                     self._index = SharedIndex(self.location, local, self.refresh_s)
                     self.error = None
-                except CairnError as exc:
+                except _UNAVAILABLE as exc:
                     self._fail(exc)
             return self._index
 
-    def _fail(self, exc: CairnError) -> None:
-        if self.error != exc.message:
-            log.warning("shared index %s unavailable: %s", self.location, exc.message)
-        self.error = exc.message
+    def _fail(self, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, CairnError) else f"{type(exc).__name__}: {exc}"
+        message = message if len(message) <= 160 else message[:159] + "…"  # LanceDB's are long
+        if self.error != message:
+            log.warning("shared index %s unavailable: %s", self.location, message)
+        self.error = message
         self._failed_at = time.monotonic()
 
     def around(self, local: Retriever) -> HitSource:
@@ -166,7 +172,7 @@ class SharedSearch:
             try:
                 return local.search(query, k, mode=mode, folders=folders, exts=exts,
                                     path_glob=path_glob, others=[shared.searchable()])
-            except StoreError as exc:
+            except _UNAVAILABLE as exc:
                 self._fail(exc)
                 with self._lock:  # reopened after refresh_s (the writer may have swapped it)
                     if self._index is shared:

@@ -114,6 +114,23 @@ def test_an_unreachable_shared_index_leaves_local_search_working(tmp_path: Path)
         laptop.close()
 
 
+def test_an_object_store_that_refuses_connections_leaves_local_search_working(
+        tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "laptop-home", [_private_docs(tmp_path)], shared_index="s3://team/idx",
+        shared_index_options={"aws_endpoint": "http://127.0.0.1:1", "allow_http": "true",
+                              "aws_region": "us-east-1", "aws_access_key_id": "k",
+                              "aws_secret_access_key": "s"})
+    laptop = open_hub_kb(settings)
+    try:
+        laptop.index(timeout=TIMEOUT)
+        hits = laptop.search("zephyrine valve", 5)  # LanceDB raises ValueError: not ours
+        assert hits and all(h.anchor.origin == "" for h in hits)
+        assert "unavailable" in (laptop.shared.status() or "")
+    finally:
+        laptop.close()
+
+
 def test_a_shared_index_of_another_embedding_model_is_searched_by_keyword_only(
         tmp_path: Path) -> None:
     _writer(tmp_path).close()
