@@ -204,6 +204,25 @@ class Settings(BaseSettings):
         "and labels match questions poorly by meaning but exactly by code.",
     )
 
+    # A team's shared index (docs/shared_index.md): read-only here, searched beside this one.
+    shared_index: str = Field(
+        "",
+        description="A Cairn index another Cairn writes, searched beside this machine's own "
+        "(read-only): a folder (its Cairn home, or that home's `index` folder, e.g. on a "
+        "network share) or an object-store URI such as s3://bucket/team-index. Empty: none.",
+    )
+    shared_index_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="LanceDB storage options for an s3:// shared index: aws_endpoint, "
+        "aws_region, allow_http, aws_access_key_id, aws_secret_access_key (keys are better "
+        "left to the AWS_* environment variables, which LanceDB reads too).",
+    )
+    shared_index_refresh_s: float = Field(
+        5.0, ge=0.0, le=3600.0,
+        description="How often searches look for the shared index's new commits (each look is "
+        "a listing of its versions: a request to the object store).",
+    )
+
     allow_network: bool = Field(
         False, description="Never on by default. Only a user-started model download opens it."
     )

@@ -98,6 +98,7 @@ class Anchor:
     char_start: int = 0
     char_end: int = 0
     ocr: bool = False  # the text was recognised from a scan or image: citations say so
+    origin: str = ""  # "" for this machine's index; "shared" for a team's shared index
 
     def label(self) -> str:
         """Short human form: `guide.pdf p. 3`, `main.py:10-24`, `notes.md:12 § Setup > Linux`."""
@@ -115,6 +116,8 @@ class Anchor:
             where += f" § {' > '.join(self.heading_path[-2:])}"
         if self.ocr:
             where += " (OCR)"
+        if self.origin:
+            where += f" [{self.origin}]"
         return where
 
 

@@ -30,6 +30,7 @@ from indexer.answer.answering import (
     Turn,
 )
 from indexer.answer.retrieval import Retriever
+from indexer.answer.shared_search import SharedSearch
 from indexer.answer.traces import TraceStore, hit_to_dict
 from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
 from indexer.credentials import read_chat_api_key
@@ -157,6 +158,7 @@ class KnowledgeBase:
         self._answerer_built: tuple[tuple[object, ...], Answerer] | None = None
         self._answerer_lock = threading.Lock()
         self._open_lock = threading.Lock()
+        self.shared = SharedSearch.for_settings(settings)  # a team's index, searched read-only
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> Self:
@@ -225,6 +227,7 @@ class KnowledgeBase:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.shared.close()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -466,7 +469,7 @@ class KnowledgeBase:
         retriever = self._search_retriever()
         if not query.strip():
             return []
-        return retriever.search(
+        return self.shared.around(retriever).search(
             query,
             k or self.settings.top_k,
             mode=mode,

@@ -113,7 +113,9 @@ class Retriever:
         weights: tuple[float, float] = (1.0, 1.0),
         snippet_chars: int = 240,
         min_candidates: int = 50,
+        origin: str = "",
     ) -> None:
+        self.origin = origin  # `Anchor.origin` of its hits: "" local, "shared" a team's index
         self.store = store
         self.vectors = vectors
         self.embed_query = embed_query
@@ -133,12 +135,20 @@ class Retriever:
         exts: list[str] | None = None,
         path_glob: str | None = None,
         query_vector: np.ndarray | None = None,
+        others: Sequence[Retriever] = (),
     ) -> list[SearchHit]:
         """Top-`k` hits for `query`, best first; [] for an empty query or an empty index.
 
         Filters (all optional, combined with AND) apply to both sides: `folders` keeps paths
         inside any of them, `exts` keeps these extensions (`.md` or `md`), `path_glob` is an
         fnmatch glob on the whole path. `query_vector` skips embedding the query.
+
+        `others`: more indexes searched as one with this one (a team's shared index). Their
+        vectors come from the same model, so the cosine rankings are merged into one; BM25
+        scores depend on each corpus's statistics, so each index's keyword ranking stays a
+        ranking of its own in the fusion (one index: exactly the fusion of its two rankings).
+        A chunk id found in an earlier index is skipped in the later ones (the same index
+        reached twice).
         """
         if mode not in _MODES:
             raise UserInputError(
@@ -148,6 +158,84 @@ class Retriever:
             return []
         flt = SearchFilter.create(folders, exts, path_glob)
         n = max(self.min_candidates, 4 * k)
+        sources = [self, *others]
+        qvec = query_vector
+        if qvec is None and mode != "bm25" and any(len(r.vectors) for r in sources):
+            qvec = self.query_vector(query, mode)
+        source_of: dict[str, Retriever] = {}
+        keyword_lists: list[list[dict[str, Any]]] = []
+        semantic: list[tuple[str, float]] = []
+        for source in sources:
+            kw, sem = source._candidates(query, k, n, mode, flt, qvec)
+            kw = [r for r in kw if r["id"] not in source_of]
+            sem = [(cid, score) for cid, score in sem if cid not in source_of]
+            for cid in [r["id"] for r in kw] + [cid for cid, _ in sem]:
+                source_of.setdefault(cid, source)
+            keyword_lists.append(kw)
+            semantic += sem
+        if others:  # one cosine ranking over all indexes (ties by id: deterministic)
+            semantic.sort(key=lambda item: (-item[1], item[0]))
+            semantic = semantic[:n]
+        lists = [*([r["id"] for r in kw] for kw in keyword_lists), [cid for cid, _ in semantic]]
+        list_ranks = [*(shared_ranks([r["_score"] for r in kw]) for kw in keyword_lists),
+                      shared_ranks([score for _, score in semantic])]
+        w_bm25, w_vec = self.weights if mode == "hybrid" else (1.0, 1.0)
+        weights = [w_bm25] * len(keyword_lists) + [w_vec]
+        ranked = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks)
+        # Exact copies of a passage (same text in two files) tie in both rankings; chunk ids are
+        # random per index, so they would fall differently after a rebuild. Ties at the cut are
+        # read too and ordered by file and position: the same corpus gives the same results.
+        cut = min(k, len(ranked))
+        while 0 < cut < len(ranked) and math.isclose(ranked[cut][1], ranked[cut - 1][1],
+                                                     rel_tol=1e-12, abs_tol=0.0):
+            cut += 1
+        rows = {r["id"]: r for kw in keyword_lists for r in kw if "text" in r}
+        missing = [cid for cid, _ in ranked[:cut] if cid not in rows]
+        for source in sources:
+            mine = [cid for cid in missing if source_of.get(cid) is source]
+            if mine:
+                rows.update({r["id"]: r for r in source.store.get_chunks(
+                    mine, columns=HIT_COLUMNS)})
+
+        def place(cid: str) -> tuple[str, int, str]:
+            row = rows.get(cid)
+            return (row["path"], row["char_start"], cid) if row else ("\uffff", 0, cid)
+
+        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks,
+                         tiebreak=place)[:k]
+        bm25 = {r["id"]: (rank, r["_score"]) for kw, ranks in zip(keyword_lists, list_ranks)
+                for rank, r in zip(ranks, kw)}
+        cosine = {cid: (rank, score) for rank, (cid, score) in zip(list_ranks[-1], semantic)}
+        query_terms = self._terms.query_terms(query)
+        hits: list[SearchHit] = []
+        for cid, score in fused:
+            row = rows.get(cid)
+            if row is None:  # removed between the vector search and the row fetch
+                continue
+            snippet, matched = self._snippet(row["text"], query_terms)
+            b_rank, b_score = bm25.get(cid, (None, None))
+            v_rank, v_score = cosine.get(cid, (None, None))
+            hits.append(
+                SearchHit(
+                    chunk_id=cid,
+                    anchor=anchor_from_row(row, source_of[cid].origin),
+                    text=row["text"],
+                    snippet=snippet,
+                    fused=score,
+                    bm25=b_score,
+                    vector=v_score,
+                    bm25_rank=b_rank,
+                    vector_rank=v_rank,
+                    matched_terms=matched,
+                )
+            )
+        return hits
+
+    def _candidates(
+        self, query: str, k: int, n: int, mode: SearchMode, flt: SearchFilter | None,
+        qvec: np.ndarray | None,
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, float]]]:
+        """This index's keyword rows (with `_score`) and (id, cosine) pairs for one search."""
         keyword: list[dict[str, Any]] = []
         if mode != "vector" and query.strip():
             # BM25 alone needs only its top k, with their rows. Hybrid fuses the top n ids
@@ -162,60 +250,13 @@ class Retriever:
             else:
                 keyword = self.store.keyword_search(query, n, where, columns=("id",))
         semantic: list[tuple[str, float]] = []
-        if mode != "bm25" and len(self.vectors):
-            qvec = query_vector if query_vector is not None else self._embed(query, mode)
-            if qvec is not None:
-                semantic = self.vectors.search(qvec, n, mask=flt)
-        lists = [[r["id"] for r in keyword], [cid for cid, _ in semantic]]
-        list_ranks = [shared_ranks([r["_score"] for r in keyword]),
-                      shared_ranks([score for _, score in semantic])]
-        weights = list(self.weights) if mode == "hybrid" else [1.0, 1.0]
-        ranked = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks)
-        # Exact copies of a passage (same text in two files) tie in both rankings; chunk ids are
-        # random per index, so they would fall differently after a rebuild. Ties at the cut are
-        # read too and ordered by file and position: the same corpus gives the same results.
-        cut = min(k, len(ranked))
-        while 0 < cut < len(ranked) and math.isclose(ranked[cut][1], ranked[cut - 1][1],
-                                                     rel_tol=1e-12, abs_tol=0.0):
-            cut += 1
-        rows = {r["id"]: r for r in keyword if "text" in r}
-        missing = [cid for cid, _ in ranked[:cut] if cid not in rows]
-        rows.update({r["id"]: r for r in self.store.get_chunks(missing, columns=HIT_COLUMNS)})
+        if mode != "bm25" and len(self.vectors) and qvec is not None:
+            semantic = self.vectors.search(qvec, n, mask=flt)
+        return keyword, semantic
 
-        def place(cid: str) -> tuple[str, int, str]:
-            row = rows.get(cid)
-            return (row["path"], row["char_start"], cid) if row else ("\uffff", 0, cid)
-
-        fused = fuse_rrf(lists, k=self.k_rrf, weights=weights, ranks=list_ranks,
-                         tiebreak=place)[:k]
-        bm25 = {r["id"]: (rank, r["_score"]) for rank, r in zip(list_ranks[0], keyword)}
-        cosine = {cid: (rank, score) for rank, (cid, score) in zip(list_ranks[1], semantic)}
-        query_terms = self._terms.query_terms(query)
-        hits: list[SearchHit] = []
-        for cid, score in fused:
-            row = rows.get(cid)
-            if row is None:  # removed between the vector search and the row fetch
-                continue
-            snippet, matched = self._snippet(row["text"], query_terms)
-            b_rank, b_score = bm25.get(cid, (None, None))
-            v_rank, v_score = cosine.get(cid, (None, None))
-            hits.append(
-                SearchHit(
-                    chunk_id=cid,
-                    anchor=anchor_from_row(row),
-                    text=row["text"],
-                    snippet=snippet,
-                    fused=score,
-                    bm25=b_score,
-                    vector=v_score,
-                    bm25_rank=b_rank,
-                    vector_rank=v_rank,
-                    matched_terms=matched,
-                )
-            )
-        return hits
-
-    def _embed(self, query: str, mode: SearchMode) -> np.ndarray | None:
+    def query_vector(self, query: str, mode: SearchMode = "hybrid") -> np.ndarray | None:
+        """The query's embedding; None (keyword search only) if the embedder fails, except in
+        vector mode, where the failure is raised. Computed once for several indexes."""
         try:
             return np.asarray(self.embed_query(query), dtype=np.float32)
         except CairnError as exc:
@@ -238,7 +279,7 @@ class Retriever:
         return make_snippet(text, spans, self.snippet_chars), matched
 
 
-def anchor_from_row(row: dict[str, Any]) -> Anchor:
+def anchor_from_row(row: dict[str, Any], origin: str = "") -> Anchor:
     """The citation anchor stored with a chunk row (0 means "none" for page and lines)."""
     return Anchor(
         path=row["path"],
@@ -249,6 +290,7 @@ def anchor_from_row(row: dict[str, Any]) -> Anchor:
         char_start=row["char_start"],
         char_end=row["char_end"],
         ocr=row.get("kind") == "ocr",
+        origin=origin,
     )
 
 

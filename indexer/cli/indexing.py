@@ -136,8 +136,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
 
         with make_kb(get_settings()) as kb:
             st = kb.status()
+            shared = kb.shared.status(kb.retriever)  # opens it, to show what it reads
         if as_json:
-            print(json.dumps(asdict(st), indent=1))
+            print(json.dumps({**asdict(st), "shared_index": shared}, indent=1))
             return
         table = Table(title="Cairn index", show_header=False)
         table.add_row("folders", "\n".join(st.folders) or "(none)")
@@ -150,6 +151,8 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         g = guard_status()
         table.add_row("network", f"offline guard {'on' if g.installed else 'OFF'}, "
                                  f"{g.blocked} attempts blocked")
+        if shared:
+            table.add_row("shared index", escape(shared))
         console.print(table)
         for path, reason in st.failures:
             console.print(f"[red]failed[/] {escape(path)}: {escape(reason)}")

@@ -91,6 +91,7 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
                 self.store = None
             self.vectors = None
             self.retriever = None
+        self.shared.close()
 
     def _reader(self) -> tuple[IndexStore, Retriever]:
         if self.store is None or self.retriever is None:

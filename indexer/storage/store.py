@@ -40,13 +40,12 @@ from indexer.errors import StoreError
 from indexer.events import FileStage
 from indexer.records import Chunk
 from indexer.storage.search_filter import (
-    dir_prefix,
-    ext_of,
     fts_query_text,
     normalize_ext,
     sql_in,
     sql_str,
 )
+from indexer.storage.shared_location import is_uri
 from indexer.storage.store_layout import (
     CHUNK_COLUMNS,
     REBUILD_MARKER,
@@ -63,7 +62,9 @@ from indexer.storage.store_layout import (
     vector_matrix,
 )
 from indexer.storage.store_maintenance import StoreMaintenance
+from indexer.storage.store_moves import StoreMoves
 from indexer.storage.store_tables import (
+    STALE_AFTER_S,
     TableSet,
     create_tables,
     meta_mismatch,
@@ -73,7 +74,7 @@ from indexer.storage.store_tables import (
 )
 
 
-class IndexStore(StoreMaintenance):
+class IndexStore(StoreMaintenance, StoreMoves):
     """The LanceDB index in one directory. Build with `open()` or `open_rebuild()`.
 
     Model changes: if the directory was built with another embedding model, dimension or schema
@@ -86,16 +87,18 @@ class IndexStore(StoreMaintenance):
 
     def __init__(
         self,
-        index_dir: Path,
+        index_dir: Path | str,
         embed_model_id: str,
         dim: int,
         policy: MaintenancePolicy,
         *,
         swap_target: Path | None = None,
         read_only: bool = False,
+        storage_options: Mapping[str, str] | None = None,
+        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
         """Use `open()` or `open_read_only()`; this constructor only connects (creating tables
-        when missing, unless `read_only`)."""
+        when missing, unless `read_only`); `index_dir` may be a URI (`s3://…`)."""
         self.index_dir = index_dir
         self.embed_model_id = embed_model_id
         self.dim = dim
@@ -106,10 +109,11 @@ class IndexStore(StoreMaintenance):
         self.read_only = read_only
         self._sinks: list[VectorSink] = []
         self._write_lock = threading.RLock()
-        if read_only and not index_dir.is_dir():
-            raise _no_index(index_dir)
-        index_dir.mkdir(parents=True, exist_ok=True)
-        self._t = TableSet(index_dir)
+        if not is_uri(index_dir):  # object storage has no folders to check or make
+            if read_only and not index_dir.is_dir():
+                raise _no_index(index_dir)
+            index_dir.mkdir(parents=True, exist_ok=True)
+        self._t = TableSet(index_dir, storage_options, stale_after_s)
         self._db = self._t.db
         if "meta" not in self._t.names():  # fresh (or creation crashed before meta: start over)
             if read_only:
@@ -127,24 +131,35 @@ class IndexStore(StoreMaintenance):
     @storage_op
     def open(
         cls,
-        index_dir: Path,
+        index_dir: Path | str,
         embed_model_id: str,
         dim: int,
         *,
         policy: MaintenancePolicy | None = None,
+        storage_options: Mapping[str, str] | None = None,
     ) -> IndexStore:
-        """Open (or create) the index in `index_dir`; check `needs_rebuild` afterwards."""
-        index_dir = Path(index_dir)
-        recover_interrupted_swap(index_dir)
-        return cls(index_dir, embed_model_id, dim, policy or MaintenancePolicy())
+        """Open (or create) the index in `index_dir`; check `needs_rebuild` afterwards.
+
+        `index_dir` may be an object-store URI (`s3://…`, with `storage_options`): LanceDB's
+        commit protocol is its own there, and no rebuild can be swapped in by renames."""
+        if not is_uri(index_dir):
+            index_dir = Path(index_dir)
+            recover_interrupted_swap(index_dir)
+        return cls(index_dir, embed_model_id, dim, policy or MaintenancePolicy(),
+                   storage_options=storage_options)
 
     @classmethod
     @storage_op
-    def open_read_only(cls, index_dir: Path, embed_model_id: str, dim: int) -> IndexStore:
-        """Open an index another process owns, to read only (a server beside the window):
-        nothing is created or recovered, writes raise `StoreError`, `maintain()` does nothing.
-        Call `refresh()` before each query. `StoreError` if nobody has indexed this home yet."""
-        return cls(Path(index_dir), embed_model_id, dim, MaintenancePolicy(), read_only=True)
+    def open_read_only(cls, index_dir: Path | str, embed_model_id: str, dim: int, *,
+                       storage_options: Mapping[str, str] | None = None,
+                       stale_after_s: float = STALE_AFTER_S) -> IndexStore:
+        """Open an index another process owns, to read only (a server beside the window, or a
+        team's shared index): nothing is created or recovered, writes raise `StoreError`,
+        `maintain()` does nothing. Call `refresh()` before each query; reads by themselves look
+        for newer versions every `stale_after_s`. `StoreError` if nothing was indexed there yet."""
+        return cls(index_dir if is_uri(index_dir) else Path(index_dir), embed_model_id, dim,
+                   MaintenancePolicy(), read_only=True, storage_options=storage_options,
+                   stale_after_s=stale_after_s)
 
     @storage_op
     def refresh(self) -> int:
@@ -318,64 +333,6 @@ class IndexStore(StoreMaintenance):
             for sink in self._sinks:
                 sink.remove_paths(paths)
         self._compact_while_busy()
-
-    @storage_op
-    def move_file(self, src: str, dest: str, *, folder: str | None = None) -> bool:
-        """Re-point a renamed file's rows to `dest` (vectors untouched); False if `src` unknown.
-
-        Whatever was indexed at `dest` is dropped first (the move replaced it on disk). `folder`
-        sets the watched folder for the new location; None keeps the old one.
-        """
-        return bool(self._move({src: dest}, f"path = {sql_str(src)}", None, folder))
-
-    @storage_op
-    def move_prefix(
-        self, src_dir: str, dest_dir: str, *, folder: str | None = None
-    ) -> dict[str, str]:
-        """Re-point every file under `src_dir` to `dest_dir`; return {old path: new path}."""
-        src_p, dest_p = dir_prefix(src_dir), dir_prefix(dest_dir)
-        where = f"starts_with(path, {sql_str(src_p)})"
-        paths = {r["path"] for r in self._t.select("files", where, columns=["path"])}
-        paths |= {r["path"] for r in self._t.select("chunks", where, columns=["path"])}
-        mapping = {p: dest_p + p[len(src_p) :] for p in sorted(paths)}
-        # SQL substr() counts characters like Python's len(), so this matches `mapping`.
-        expr = f"concat({sql_str(dest_p)}, substr(path, {len(src_p) + 1}))"
-        return self._move(mapping, where, expr, folder)
-
-    def _move(
-        self, mapping: dict[str, str], where: str, path_sql: str | None, folder: str | None
-    ) -> dict[str, str]:
-        self._check_writable()
-        mapping = {s: d for s, d in mapping.items() if s != d}
-        if not mapping:
-            return {}
-        with self._write_lock:
-            known = self._t.writer("files").count_rows(where) + self._t.writer("chunks").count_rows(
-                where
-            )
-            if not known:
-                return {}
-            dests = list(mapping.values())
-            self._t.chunk_paths.forget()  # moves are rare: reload the set on next use
-            for name in ("chunks", "files"):
-                table = self._t.writer(name)
-                if table.count_rows(sql_in("path", dests)):
-                    table.delete(sql_in("path", dests))
-                values_sql: dict[str, str] = {}
-                if path_sql is None:  # one file: constant path and extension
-                    (dest,) = dests
-                    values_sql = {"path": sql_str(dest), "ext": sql_str(ext_of(dest))}
-                else:
-                    values_sql = {"path": path_sql}
-                if folder is not None:
-                    values_sql["folder"] = sql_str(folder)
-                table.update(where=where, values_sql=values_sql)
-                self._t.committed(name, 2)
-            for sink in self._sinks:
-                sink.remove_paths(dests)
-                sink.rename_paths(mapping)
-        self._compact_while_busy()
-        return mapping
 
     # ----------------------------------------------------------------- chunks
     @storage_op

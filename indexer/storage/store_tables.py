@@ -41,7 +41,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -168,13 +168,23 @@ def read_op(fn: Callable[P, R]) -> Callable[P, R]:
 class TableSet:
     """Handles of the three tables of one index directory, for one writer and many readers."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(
+        self,
+        index_dir: Path | str,
+        storage_options: Mapping[str, str] | None = None,
+        stale_after_s: float = STALE_AFTER_S,
+    ) -> None:
+        """`index_dir`: a folder, or an object-store URI (`s3://…`) that LanceDB opens with
+        `storage_options`; `stale_after_s`: how often reader handles look for other processes'
+        commits (a shared index on object storage pays a request for each look)."""
         limit_malloc_arenas()  # before LanceDB's threads exist (see module doc)
         self.session = lancedb.Session(
             index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
         )
-        self.db = lancedb.connect(str(index_dir), session=self.session)
-        self._rdb = lancedb.connect(str(index_dir), session=self.session)
+        options = dict(storage_options) if storage_options else None
+        self.db = lancedb.connect(str(index_dir), session=self.session, storage_options=options)
+        self._rdb = lancedb.connect(str(index_dir), session=self.session, storage_options=options)
+        self.stale_after_s = stale_after_s
         self._w: dict[str, Any] = {}
         self._r: dict[str, Any] = {}
         self.writes = {"files": 0, "chunks": 0}  # commits since the last optimize()
@@ -226,9 +236,10 @@ class TableSet:
         except KeyError:
             raise StoreError("the index store is closed") from None
         gen, now = self._generation[table], time.monotonic()
-        if self._seen[table] != gen or now - self._refreshed[table] > STALE_AFTER_S:
+        stale = self.stale_after_s
+        if self._seen[table] != gen or now - self._refreshed[table] > stale:
             with self._lock:
-                if self._seen[table] != gen or now - self._refreshed[table] > STALE_AFTER_S:
+                if self._seen[table] != gen or now - self._refreshed[table] > stale:
                     handle.checkout_latest()
                     self._seen[table], self._refreshed[table] = gen, now
         return handle
