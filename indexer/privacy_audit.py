@@ -190,6 +190,10 @@ def resolved_models(settings: Any) -> dict[str, str]:
         key = read_chat_api_key(settings.home)
         if key:
             env[KEY_ENV] = key
+    if getattr(settings, "shared_index", ""):  # the team's index is read in the audit too
+        env["CAIRN_SHARED_INDEX"] = settings.shared_index
+        if settings.shared_index_options:
+            env["CAIRN_SHARED_INDEX_OPTIONS"] = json.dumps(settings.shared_index_options)
     for name in ("n_threads", "n_ctx", "n_gpu_layers"):
         value = getattr(settings, name)
         if value is not None:
@@ -212,17 +216,25 @@ def audit_env(settings: Any, profile: Path) -> dict[str, str]:
 
 
 def configured_endpoints(settings: Any) -> list[tuple[str, int]]:
-    """The servers the user configured, whose calls the audit lists apart (and the guard of
-    this process lets through, so the audit can resolve their names)."""
-    if settings.generator_backend != "server":
-        return []
+    """The servers the user configured — the team model server, the shared index's object
+    store — whose calls the audit lists apart (and the guard of this process lets through, so
+    the audit can resolve their names)."""
+    from indexer.storage.shared_location import shared_location
     from models.hub import remote_reason
     from models.offline import allow_endpoint
     from models.remote_generator import endpoint_address
 
-    host, port = endpoint_address(settings.chat_endpoint)
-    allow_endpoint(host, port, remote_reason(f"{host}:{port}"))
-    return [(host, port)]
+    out: list[tuple[str, int]] = []
+    if settings.generator_backend == "server":
+        host, port = endpoint_address(settings.chat_endpoint)
+        allow_endpoint(host, port, remote_reason(f"{host}:{port}"))
+        out.append((host, port))
+    location = shared_location(settings)
+    endpoint = location.endpoint() if location is not None else None
+    if location is not None and endpoint is not None:
+        allow_endpoint(*endpoint, f"shared index {location.describe()}")
+        out.append(endpoint)
+    return out
 
 
 def profile_files(profile: Path) -> list[str]:

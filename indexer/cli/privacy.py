@@ -26,6 +26,7 @@ from indexer.runtime import (
     guard_status,
     read_download_log,
 )
+from indexer.storage.shared_location import shared_location
 
 
 def privacy(
@@ -46,6 +47,8 @@ def privacy(
     settings = run(get_settings)
     downloads = read_download_log(settings.paths.models_dir)
     server = _model_server(settings)
+    location = shared_location(settings)
+    shared = location.describe() if location is not None else None
     data = {
         "guard_installed": g.installed,
         "strict": g.strict,
@@ -60,6 +63,7 @@ def privacy(
         "telemetry": "none: Cairn sends nothing; dependency analytics are disabled by environment",
         "user_started_downloads": downloads,
         "model_server": server,
+        "shared_index": shared,
         "allowed_endpoints": list(g.endpoints),
     }
     if as_json:
@@ -76,6 +80,10 @@ def privacy(
                       "documents' passages are sent there (chat_endpoint "
                       f"{escape(server['url'])}); the guard lets that host and port through, "
                       "nothing else")
+    if shared:
+        console.print(f"[bold yellow]shared index:[/] {escape(shared)}; read by LanceDB's own "
+                      "(native) client, which this Python guard cannot see: "
+                      "`cairn privacy --audit` does")
     console.print("network is otherwise only opened by an explicit `cairn models download`.")
     if not downloads:
         console.print("network used by downloads you started: never")

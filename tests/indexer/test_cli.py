@@ -199,6 +199,26 @@ def test_privacy_shows_the_offline_state(tmp_path: Path) -> None:
     assert data["telemetry"].startswith("none")
 
 
+def test_privacy_names_the_configured_team_endpoints(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team model server and a shared index on object storage: both named, with their host
+    and port, in `cairn privacy` — before anything has connected to either."""
+    home = make_home(tmp_path)
+    monkeypatch.setenv("CAIRN_GENERATOR_BACKEND", "server")
+    monkeypatch.setenv("CAIRN_CHAT_ENDPOINT", "http://gpu-box.lan:8000/v1")
+    monkeypatch.setenv("CAIRN_SHARED_INDEX", "s3://team-docs/cairn")
+    monkeypatch.setenv("CAIRN_SHARED_INDEX_OPTIONS",
+                       json.dumps({"aws_endpoint": "http://minio.lan:9000"}))
+    before = guard_status().blocked
+    data = json.loads(cairn(home, "privacy", "--json").stdout)
+    assert data["model_server"]["address"] == "gpu-box.lan:8000"
+    assert "s3://team-docs/cairn at minio.lan:9000" in data["shared_index"]
+    text = flat(cairn(home, "privacy").stdout)
+    assert "answers from gpu-box.lan:8000: your documents' passages are sent there" in text
+    assert "shared index: s3://team-docs/cairn at minio.lan:9000" in text
+    assert guard_status().blocked == before  # saying it connected to nothing
+
+
 def test_models_list_runs_without_network(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     before = guard_status().blocked
