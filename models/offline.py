@@ -75,6 +75,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from models.egress_endpoints import (
+    allow_endpoint,
+    allowed_endpoints,
+    endpoint_reason,
+    forget_endpoint,
+    remember_resolved,
+)
+
 __all__ = [
     "GUARD_COVERS",
     "GUARD_DOES_NOT_COVER",
@@ -128,7 +136,7 @@ GUARD_DOES_NOT_COVER = (
     "`cairn privacy --audit` checks the real process with a system-call trace (Linux)"
 )
 
-AttemptKind = Literal["connect", "send", "dns"]
+AttemptKind = Literal["connect", "send", "dns"]  # as models.egress_endpoints spells it
 
 #: How many recent attempts are kept in memory; counters stay exact beyond it.
 _LOG_CAPACITY = 200
@@ -231,10 +239,6 @@ class _GuardState:
         self.allow_reasons: dict[int, str] = {}  # active allow_network blocks, in entry order
         self.allow_token = 0
         self.warned: set[tuple[str, int | None]] = set()
-        # Endpoints the user configured (a team model server): (host, port) -> reason, and the
-        # addresses their names resolved to, so the connect after the lookup is allowed too.
-        self.endpoints: dict[tuple[str, int], str] = {}
-        self.endpoint_ips: dict[tuple[str, int], tuple[str, int]] = {}  # address -> endpoint
 
 
 _state = _GuardState()
@@ -332,35 +336,10 @@ def _current_reason() -> str | None:
         return next(reversed(_state.allow_reasons.values()), None)
 
 
-def _normal_host(host: str) -> str:
-    text = host.strip().rstrip(".").lower()
-    ip = _parse_ip(text)
-    return str(ip) if ip is not None else text
-
-
-def _endpoint_reason(kind: AttemptKind, host: str, port: int | None) -> str | None:
-    """The reason of a configured endpoint this operation goes to, else None.
-
-    A name lookup is allowed for the endpoint's host name (whatever port the resolver passes);
-    a connection or datagram only to the endpoint's exact host and port, or to an address its
-    name resolved to, with that port.
-    """
-    name = _normal_host(host)
-    with _state.lock:
-        if not _state.endpoints:
-            return None
-        if kind == "dns":
-            return next((r for (h, _), r in _state.endpoints.items() if h == name), None)
-        if port is None:
-            return None
-        source = _state.endpoint_ips.get((name, port), (name, port))
-        return _state.endpoints.get(source)
-
-
 def _check(kind: AttemptKind, host: str, port: int | None) -> None:
     """Record a non-loopback operation; raise `EgressBlocked` unless an allow block is active
     or it goes to an endpoint the user configured."""
-    reason = _endpoint_reason(kind, host, port) or _current_reason()
+    reason = endpoint_reason(kind, host, port) or _current_reason()
     allowed = reason is not None
     stack = _stack_summary()
     with _state.lock:
@@ -436,7 +415,7 @@ def _wrap_create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
         host, port = address[0], address[1]
         text = _host_text(host) or ""
         if not _is_local(host) and _current_reason() is None \
-                and _endpoint_reason("connect", text, port) is None:
+                and endpoint_reason("connect", text, port) is None:
             _check("connect", text, port)
         return original(address, *args, **kwargs)
 
@@ -456,33 +435,11 @@ def _wrap_resolver(original: Callable[..., Any]) -> Callable[..., Any]:
             port = args[0] if args and isinstance(args[0], int) else None
             _check("dns", _host_text(host) or "", port)
             result = original(host, *args, **kwargs)
-            _remember_endpoint_ips(_host_text(host) or "", result)
+            remember_resolved(_host_text(host) or "", result)
             return result
         return original(host, *args, **kwargs)
 
     return _mark(resolve)
-
-
-def _remember_endpoint_ips(host: str, result: Any) -> None:
-    """After a configured endpoint's name resolved: allow its addresses, on its port only."""
-    name = _normal_host(host)
-    with _state.lock:
-        keys = [(h, p) for (h, p) in _state.endpoints if h == name]
-        if not keys:
-            return
-        addresses: list[str] = []
-        if isinstance(result, str):  # gethostbyname
-            addresses.append(result)
-        elif isinstance(result, list):  # getaddrinfo: (family, type, proto, canon, sockaddr)
-            addresses.extend(
-                str(item[4][0]) for item in result
-                if isinstance(item, tuple) and len(item) == 5 and item[4]
-            )
-        elif isinstance(result, tuple) and len(result) == 3:  # gethostbyname_ex
-            addresses.extend(str(a) for a in result[2])
-        for address in addresses:
-            for key in keys:
-                _state.endpoint_ips[(_normal_host(address), key[1])] = key
 
 
 def _wrap_getnameinfo(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -569,34 +526,6 @@ def allow_network(reason: str) -> Iterator[None]:
             del _state.allow_reasons[token]
 
 
-def allow_endpoint(host: str, port: int, reason: str) -> None:
-    """Allow, from now on, name lookups of `host` and connections to `host:port` only.
-
-    For a server the user configured (a team model server): unlike `allow_network`, nothing
-    else is let through while it is in force, and each use is still recorded with `reason`
-    (which the privacy view shows: "answers from gpu-box.lan:8000 — …").
-    """
-    if not reason.strip():
-        raise ValueError("allow_endpoint needs a reason a person can read in the egress log")
-    with _state.lock:
-        _state.endpoints[(_normal_host(host), int(port))] = reason
-
-
-def forget_endpoint(host: str, port: int) -> None:
-    """Withdraw `allow_endpoint` (the user removed or changed the server)."""
-    key = (_normal_host(host), int(port))
-    with _state.lock:
-        _state.endpoints.pop(key, None)
-        for address in [a for a, source in _state.endpoint_ips.items() if source == key]:
-            del _state.endpoint_ips[address]
-
-
-def allowed_endpoints() -> list[tuple[str, int, str]]:
-    """(host, port, reason) of every endpoint allowed by `allow_endpoint`."""
-    with _state.lock:
-        return [(h, p, r) for (h, p), r in _state.endpoints.items()]
-
-
 def guard_status() -> GuardStatus:
     """A thread-safe snapshot: counters since the last reset and the last 50 attempts."""
     with _state.lock:
@@ -607,7 +536,7 @@ def guard_status() -> GuardStatus:
             allowed=_state.allowed,
             attempts=tuple(_state.log)[-_STATUS_ATTEMPTS:],
             violations=_state.violations,
-            endpoints=tuple(f"{h}:{p} — {r}" for (h, p), r in _state.endpoints.items()),
+            endpoints=tuple(f"{h}:{p} — {r}" for h, p, r in allowed_endpoints()),
         )
 
 
