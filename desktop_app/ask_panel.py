@@ -178,7 +178,7 @@ class AskPanel(QWidget):
         self.server_notice.setText(
             f"⚠ Answers come from the model server at <b>{html.escape(address)}</b>: each question "
             "and the passages Cairn finds for it in your documents are sent there. Nothing "
-            "else leaves this machine. (Settings → Model, or `cairn models endpoint --off`.)"
+            "else leaves this machine. (Settings → Models, or `cairn models endpoint --off`.)"
         )
         self.server_notice.setToolTip(
             "Configured with chat_endpoint; Cairn's network guard lets only this host and port "

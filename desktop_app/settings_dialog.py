@@ -367,7 +367,14 @@ class SettingsDialog(QDialog):
         if changed & RELOAD_KEYS:
             notes.append("The chat model reloads with the new settings (no restart needed).")
         values = self.values()
-        if values.get("generator_backend") == "server" and changed & {
+        remote = values.get("generator_backend") == "server"
+        for name in ("chat_model", "n_threads", "n_gpu_layers"):  # the server's own business
+            if name in self._fields:
+                self._fields[name].setEnabled(not remote)
+        for name in ("chat_endpoint", "chat_endpoint_model"):
+            if name in self._fields:
+                self._fields[name].setEnabled(remote)
+        if remote and changed & {
             "generator_backend", "chat_endpoint"
         }:
             address = values.get("chat_endpoint") or "(no address yet)"
