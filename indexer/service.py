@@ -32,6 +32,7 @@ from indexer.answer.answering import (
 from indexer.answer.retrieval import Retriever
 from indexer.answer.shared_search import SharedSearch
 from indexer.answer.traces import TraceStore, hit_to_dict
+from indexer.collection_sets import Collections, in_scope, scoped_folders
 from indexer.config import Settings, save_settings
 from indexer.credentials import read_chat_api_key
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
@@ -101,6 +102,7 @@ class KnowledgeBase:
         self._answerer_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self.shared = SharedSearch.for_settings(settings)  # a team's index, searched read-only
+        self.collections = Collections(settings, self.folders, self.add_folder)  # folder views
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> Self:
@@ -364,9 +366,11 @@ class KnowledgeBase:
         store, _, _ = self._require_open()
         return store.list_files(folder=folder)
 
-    def status(self) -> IndexStatus:
+    def status(self, collection: str | None = None) -> IndexStatus:
+        """Files per stage, failures, models; of one collection's folders if `collection`."""
         store, pipeline, _ = self._require_open()
-        files = store.list_files()
+        scope = self.collections.scope(collection)
+        files = [f for f in store.list_files() if in_scope(f.path, scope)]
         by_stage: dict[str, int] = {str(s): 0 for s in FileStage}
         for f in files:
             by_stage[f.stage] = by_stage.get(f.stage, 0) + 1
@@ -377,9 +381,9 @@ class KnowledgeBase:
             for role, st in self.hub.state().items()
         }
         return IndexStatus(
-            folders=tuple(str(f) for f in self.folders()),
+            folders=tuple(scope) if scope is not None else tuple(map(str, self.folders())),
             files_by_stage=by_stage,
-            chunks=store.chunk_count(),
+            chunks=store.chunk_count() if scope is None else sum(f.chunk_count for f in files),
             chunks_pending=pipeline.progress.chunks_pending,
             failures=failures,
             skipped=skipped,
@@ -406,9 +410,16 @@ class KnowledgeBase:
         folders: Sequence[str] | None = None,
         exts: Sequence[str] | None = None,
         path_glob: str | None = None,
+        collection: str | None = None,
     ) -> list[SearchHit]:
-        """Hybrid (BM25 + vector, fused) search; no model generation involved."""
+        """Hybrid (BM25 + vector, fused) search; no model generation involved. `collection`
+        limits it to that collection's folders (None or "all": every folder)."""
         retriever = self._search_retriever()
+        scope = self.collections.scope(collection)
+        if scope is not None:
+            folders = scoped_folders(scope, folders)
+            if not folders:  # the collection is empty, or `folders` lie outside it
+                return []
         if not query.strip():
             return []
         return self.shared.around(retriever).search(
@@ -484,16 +495,21 @@ class KnowledgeBase:
         cancel: threading.Event | None = None,
         top_k: int | None = None,
         use_cache: bool = True,
+        collection: str | None = None,
     ) -> Iterator[StreamItem]:
         """Stream an answer: `AnswerSources` (the passages, before the model reads them),
         `AnswerStage`/`AnswerToken` items, then one final `Answer`.
 
-        Call from a worker thread; set `cancel` to stop between tokens.
+        Call from a worker thread; set `cancel` to stop between tokens. `collection`: answer
+        from that collection's folders only (the answer cache serves unscoped questions only).
         """
         _, pipeline, _ = self._require_open()
         if not question.strip():
             raise UserInputError("The question is empty.")
         answerer = self._answerer()
+        if self.collections.scope(collection) is not None:
+            answerer = answerer.with_search(lambda q, k: self.search(q, k, collection=collection))
+            use_cache = False
         if use_cache and self._answer_cache is not None and not history:
             cached = self._answer_cache.lookup(question)
             if cached is not None:  # traced too, so `trace last` and latency figures see it
@@ -523,10 +539,11 @@ class KnowledgeBase:
         cancel: threading.Event | None = None,
         top_k: int | None = None,
         use_cache: bool = True,
+        collection: str | None = None,
     ) -> Answer:
         """Blocking form of `stream`: the final Answer only."""
         final: Answer | None = None
-        for item in self.stream(question, history, cancel, top_k, use_cache):
+        for item in self.stream(question, history, cancel, top_k, use_cache, collection):
             if isinstance(item, Answer):
                 final = item
         if final is None:  # pragma: no cover - stream always ends with an Answer
