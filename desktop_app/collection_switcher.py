@@ -81,6 +81,8 @@ class CollectionSwitcher(QWidget):
         self._collections: dict[str, list[Path]] = {}
         self._counts: dict[str | None, int] = {}
         self._filling = False
+        self._generation = 0  # reads started before the latest change or read are dropped
+        self._pending_select: str | None = None  # a created collection, switched to once read
         self.combo = QComboBox(self)
         self.combo.setObjectName("collectionCombo")
         self.combo.setToolTip("Search and ask in one collection of folders, or in all of them")
@@ -129,8 +131,20 @@ class CollectionSwitcher(QWidget):
 
     @Slot()
     def reload(self) -> None:
-        """Re-read the collections and their file counts (on the pool)."""
-        self._controller.read(read_collections, self._on_collections_read)
+        """Re-read the collections and their file counts (on the pool); a read that a later
+        read or change overtook is dropped. A collection just created is switched to."""
+        self._generation += 1
+        generation = self._generation
+
+        def read(result: tuple[dict[str, list[Path]], dict[str | None, int]]) -> None:
+            if generation != self._generation:
+                return
+            self._on_collections_read(result)
+            if self._pending_select in self._collections:
+                name, self._pending_select = self._pending_select, None
+                self.select(name)
+
+        self._controller.read(read_collections, read)
 
     @Slot(object)
     def _on_kb_opened(self, _kb: object) -> None:
@@ -202,9 +216,12 @@ class CollectionSwitcher(QWidget):
     # ------------------------------------------------------------------ changes
     def create(self, name: str, folders: list[Path | str]) -> bool:
         """Create a collection of these folders, then switch to it."""
+        def created() -> None:
+            self._pending_select = " ".join(name.split())
+
+        self._generation += 1
         return self._controller.change_collections(
-            "Creating the collection", lambda kb: kb.collections.create(name, folders),
-            lambda: self._select_after_reload(" ".join(name.split())))
+            "Creating the collection", lambda kb: kb.collections.create(name, folders), created)
 
     def rename(self, new: str) -> bool:
         old = self.current
@@ -221,10 +238,13 @@ class CollectionSwitcher(QWidget):
                     self.combo.setItemText(index, self._label(clean, old))
             finally:
                 self._filling = False
+            self._collections = {(clean if n == old else n): f
+                                 for n, f in self._collections.items()}
             if self._controller.collection == old:
                 self._controller.collection = clean
             self.collection_moved.emit(old, clean)
 
+        self._generation += 1
         return self._controller.change_collections(
             "Renaming the collection", lambda kb: kb.collections.rename(old, clean), renamed)
 
@@ -234,10 +254,12 @@ class CollectionSwitcher(QWidget):
         if old is None:
             return False
         def deleted() -> None:
+            self._collections.pop(old, None)
             self.collection_moved.emit(old, None)
             if self.current == old:
                 self.select(None)  # all folders, before anything reads the status again
 
+        self._generation += 1
         return self._controller.change_collections(
             "Deleting the collection", lambda kb: kb.collections.delete(old), deleted)
 
@@ -247,13 +269,6 @@ class CollectionSwitcher(QWidget):
             return False
         return self._controller.change_collections(
             "Adding the folder to the collection", lambda kb: kb.collections.add(name, folder))
-
-    def _select_after_reload(self, name: str) -> None:
-        def read(result: tuple[dict[str, list[Path]], dict[str | None, int]]) -> None:
-            self._on_collections_read(result)
-            self.select(name)
-
-        self._controller.read(read_collections, read)
 
     # ------------------------------------------------------------------ dialogs
     @Slot()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -55,7 +56,8 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @collections_app.command("create")
 def collections_create(
     name: str,
-    folders: list[Path] = typer.Argument(None, help="Its folders (watched from now on)."),
+    folders: Annotated[list[Path] | None,
+                       typer.Argument(help="Its folders (watched from now on).")] = None,
 ) -> None:
     """Create a collection of folders (a folder may be in several collections)."""
     def go() -> None:

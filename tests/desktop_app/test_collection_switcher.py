@@ -60,7 +60,8 @@ def test_switcher_scopes_asking_and_conversations(
     assert _listed(window) == [conversation.display_title]
 
     assert switcher.rename("Herons")
-    qtbot.waitUntil(lambda: switcher.current == "Herons", timeout=10_000)
+    qtbot.waitUntil(lambda: switcher.names() == ["Herons"], timeout=10_000)
+    assert switcher.current == "Herons" and c.collection == "Herons"
     assert conversation.collection == "Herons"
     saved = json.loads((c.home / "conversations.json").read_text(encoding="utf-8"))
     assert [conv["collection"] for conv in saved["conversations"]] == ["Herons"]
@@ -78,8 +79,11 @@ def test_switcher_scopes_asking_and_conversations(
         out = Path(os.environ["CAIRN_SCREENSHOT_DIR"])
         window.grab().save(str(out / "09-collection-switcher.png"))
 
+    names = switcher.names()
     assert switcher.delete()
-    qtbot.waitUntil(lambda: "Herons" not in switcher.names(), timeout=10_000)
+    qtbot.waitUntil(lambda: switcher.names() == [n for n in names if n != "Herons"],
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: switcher.combo.count() == len(names), timeout=10_000)
     assert switcher.current is None and c.collection is None
     assert conversation.collection is None  # it joined "all folders", nothing was deleted
     assert (birds / "birds.md").exists() and birds in c.kb.folders()
