@@ -81,6 +81,10 @@ class Controller(QObject):
         indexing_paused(bool): pause state after `set_paused`.
         models_changed(): a model started or finished loading (re-check what is ready).
         error_reported(str, object): (what failed, exception) for the notice bar.
+        collections_changed(object): name → folders after a collection was changed.
+
+    `collection`: the collection searches, answers and the status are limited to (None: all
+    folders); set by the window's switcher (`desktop_app/collection_switcher.py`).
     """
 
     settings_loaded = Signal(object)
@@ -95,6 +99,7 @@ class Controller(QObject):
     indexing_paused = Signal(bool)
     models_changed = Signal()
     error_reported = Signal(str, object)
+    collections_changed = Signal(object)
 
     def __init__(
         self,
@@ -115,6 +120,7 @@ class Controller(QObject):
         self.warming_up = False
         self.last_progress: ProgressUpdated | None = None
         self.last_status: IndexStatus | None = None
+        self.collection: str | None = None
         self._answer_cancel: threading.Event | None = None
         self._deferred: list[Callable[[], None]] = []
         self._owned_kb: KnowledgeBase | None = None  # touched on the index thread only
@@ -295,6 +301,25 @@ class Controller(QObject):
 
         return self._index_op("Removing the folder", run, self._on_folders_changed)
 
+    def change_collections(self, name: str, fn: Callable[[KnowledgeBase], Any],
+                           on_done: Callable[[], None] | None = None) -> bool:
+        """Run `fn(kb)` (a `kb.collections` change) on the index thread: it may start watching
+        a folder. Then `on_done()`, `collections_changed` and the folders' signals."""
+
+        def run(kb: KnowledgeBase) -> tuple[dict[str, list[Path]], list[Path]]:
+            fn(kb)
+            if kb.watcher is None and kb.folders():
+                kb.start_watching()
+            return kb.collections.as_dict(), kb.folders()
+
+        def done(result: tuple[dict[str, list[Path]], list[Path]]) -> None:
+            if on_done is not None:
+                on_done()
+            self.collections_changed.emit(result[0])
+            self._on_folders_changed(result[1])
+
+        return self._index_op(name, run, done)
+
     def _on_folders_changed(self, folders: list[Path]) -> None:
         self.folders_changed.emit(folders)
         self.files_changed.emit()
@@ -337,7 +362,8 @@ class Controller(QObject):
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
     ) -> bool:
-        return self.read(lambda kb: kb.search(query), on_done, on_error)
+        collection = self.collection
+        return self.read(lambda kb: kb.search(query, collection=collection), on_done, on_error)
 
     def files(self, on_done: Callable[[Any], None]) -> bool:
         return self.read(lambda kb: kb.files(), on_done)
@@ -354,16 +380,24 @@ class Controller(QObject):
                 self._status_again = False
                 self.refresh_status()
 
-        def done(status: IndexStatus) -> None:
-            self.last_status = status
-            self.status_refreshed.emit(status)
+        def done(status: IndexStatus | None) -> None:
+            if status is not None:
+                self.last_status = status
+                self.status_refreshed.emit(status)
             settle()
 
         def failed(exc: BaseException) -> None:
             log.warning("status: %s", exc)
             settle()
 
-        started = self.read(lambda kb: kb.status(), done, failed)
+        collection = self.collection
+
+        def read(kb: KnowledgeBase) -> IndexStatus | None:
+            if collection is not None and collection not in kb.collections.names():
+                return None  # renamed or deleted meanwhile: the switcher asks again
+            return kb.status(collection)
+
+        started = self.read(read, done, failed)
         self._status_reading = started
         return started
 
@@ -411,11 +445,11 @@ class Controller(QObject):
     ) -> None:
         kb = self.kb
         assert kb is not None
-        history = tuple(history)
+        history, collection = tuple(history), self.collection
 
         def run(report: Callable[[Any], None]) -> Any:
             final = None
-            for item in kb.stream(question, history, cancel=cancel):
+            for item in kb.stream(question, history, cancel=cancel, collection=collection):
                 report(item)
                 final = item
             return final

@@ -33,6 +33,7 @@ class ConversationsPanel(QWidget):
         self._store = store
         self._current_id: str | None = None
         self._refreshing = False
+        self.collection: str | None = None  # list only this collection's conversations
         self.new_button = QPushButton("New conversation", self)
         self.new_button.setToolTip("Ctrl+N")
         self.new_button.clicked.connect(self.new_requested)
@@ -73,7 +74,7 @@ class ConversationsPanel(QWidget):
         self._refreshing = True
         try:
             self.list.clear()
-            for conv in self._store.conversations:
+            for conv in self._store.in_collection(self.collection):
                 if not conv.turns and not conv.title:
                     continue
                 item = QListWidgetItem(conv.display_title)
@@ -85,6 +86,11 @@ class ConversationsPanel(QWidget):
                     self.list.setCurrentItem(item)
         finally:
             self._refreshing = False
+
+    def set_collection(self, collection: str | None, current: Conversation | None = None) -> None:
+        """List the conversations of `collection` (None: those over all folders)."""
+        self.collection = collection
+        self.refresh(current)
 
     def _conversation_of(self, item: QListWidgetItem | None) -> Conversation | None:
         if item is None:

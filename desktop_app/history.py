@@ -127,13 +127,18 @@ class TurnRecord:
 
 @dataclass
 class Conversation:
-    """A titled list of turns. The title defaults to the first question."""
+    """A titled list of turns. The title defaults to the first question.
+
+    `collection`: the collection it was asked in (None: all folders); it is listed, and its
+    follow-up questions are answered, in that collection only.
+    """
 
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     title: str = ""
     turns: list[TurnRecord] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    collection: str | None = None
 
     @property
     def display_title(self) -> str:
@@ -156,6 +161,7 @@ class Conversation:
             "created": self.created,
             "updated": self.updated,
             "turns": [t.to_json() for t in self.turns],
+            "collection": self.collection,
         }
 
     @classmethod
@@ -166,6 +172,7 @@ class Conversation:
             turns=[TurnRecord.from_json(t) for t in data.get("turns", [])],
             created=float(data.get("created", 0.0)),
             updated=float(data.get("updated", 0.0)),
+            collection=data.get("collection") or None,  # files before collections: all
         )
 
 
@@ -205,6 +212,7 @@ class ConversationStore:
         self.conversations: list[Conversation] = []
         self.load_error: str | None = None
         self.loaded = False
+        self.collection: str | None = None  # the window's collection: new conversations join it
 
     @classmethod
     def for_home(cls, home: Path, load: bool = True) -> ConversationStore:
@@ -253,7 +261,7 @@ class ConversationStore:
         return next((c for c in self.conversations if c.id == conversation_id), None)
 
     def new(self) -> Conversation:
-        conv = Conversation()
+        conv = Conversation(collection=self.collection)
         self.conversations.insert(0, conv)
         return conv
 
@@ -265,6 +273,8 @@ class ConversationStore:
         conversation.updated = time.time()
         if conversation in self.conversations:
             self.conversations.remove(conversation)
+        elif not conversation.turns[:-1]:  # its first turn: it belongs to the current collection
+            conversation.collection = self.collection
         self.conversations.insert(0, conversation)
         self.save()
 
@@ -277,6 +287,21 @@ class ConversationStore:
     def delete(self, conversation_id: str) -> None:
         self.conversations = [c for c in self.conversations if c.id != conversation_id]
         self.save()
+
+    def in_collection(self, collection: str | None) -> list[Conversation]:
+        """The conversations of one collection (None: those asked over all folders)."""
+        return [c for c in self.conversations if c.collection == collection]
+
+    def move_collection(self, old: str, new: str | None) -> None:
+        """A collection was renamed (`new`) or deleted (None: its conversations join "all",
+        nothing is deleted)."""
+        moved = [c for c in self.conversations if c.collection == old]
+        for conv in moved:
+            conv.collection = new
+        if self.collection == old:
+            self.collection = new
+        if moved:
+            self.save()
 
     def __iter__(self) -> Iterator[Conversation]:
         return iter(self.conversations)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from desktop_app.about import about_html
 from desktop_app.app import Controller
 from desktop_app.ask_panel import AskPanel, describe_error
+from desktop_app.collection_switcher import CollectionSwitcher, collection_column
 from desktop_app.conversations_panel import ConversationsPanel
 from desktop_app.folders_panel import FoldersPanel, dropped_folders
 from desktop_app.history import Conversation, ConversationStore, Source, read_conversations
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self.folders_panel: FoldersPanel | None = None
         self.sources: SourcesView | None = None
         self.conversations: ConversationsPanel | None = None
+        self.collections: CollectionSwitcher | None = None
         self.tabs: QTabWidget | None = None
         self.workspace: QSplitter | None = None
         self._build_menus()
@@ -191,6 +193,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         self.store = ConversationStore.for_home(c.home, load=False)  # read on the pool
         self.conversations = ConversationsPanel(self.store, self)
+        self.collections = CollectionSwitcher(c, self)
         self.ask_panel = AskPanel(c, self.store, self)
         self.search_panel = SearchPanel(c, self)
         self.folders_panel = FoldersPanel(c, self)
@@ -202,7 +205,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.folders_panel, "Folders")
         self.workspace = QSplitter(Qt.Orientation.Horizontal, self)
         self.workspace.setObjectName("workspace")
-        self.workspace.addWidget(self.conversations)
+        self.workspace.addWidget(collection_column(self.collections, self.conversations))
         self.workspace.addWidget(self.tabs)
         self.workspace.addWidget(self.sources)
         self.workspace.setChildrenCollapsible(False)
@@ -214,6 +217,8 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.workspace)
 
         self.conversations.conversation_selected.connect(self._on_conversation_selected)
+        self.collections.collection_selected.connect(self._on_collection_selected)
+        self.collections.collection_moved.connect(self._on_collection_moved)
         self.conversations.new_requested.connect(self.new_conversation)
         self.ask_panel.sources_shown.connect(self._on_sources_shown)
         self.ask_panel.citation_activated.connect(self._on_citation_activated)
@@ -242,7 +247,7 @@ class MainWindow(QMainWindow):
         self.store.adopt(*result)
         if self.store.conversations and not self.ask_panel.conversation.turns:
             self.ask_panel.set_conversation(self.store.conversations[0])
-        self.conversations.refresh(self.ask_panel.conversation)
+        self._on_collection_selected(self.controller.collection)
         self._history_read = True
         self._enable_inputs()
 
@@ -438,6 +443,30 @@ class MainWindow(QMainWindow):
         if self.ask_panel is not None and conversation is not self.ask_panel.conversation:
             self.show_tab(0)
             self.ask_panel.set_conversation(conversation)
+
+    @Slot(object)
+    def _on_collection_selected(self, collection: str | None) -> None:
+        """Show the collection's conversations; keep the open one if it belongs to it, else
+        open its newest (or a new one): questions are asked in the chosen collection."""
+        assert self.store is not None and self.ask_panel is not None
+        assert self.conversations is not None
+        self.store.collection = collection
+        current: Conversation | None = self.ask_panel.conversation
+        if current is not None and current.turns and current.collection != collection:
+            mine = self.store.in_collection(collection)
+            current = next((c for c in mine if c.turns), None)
+            if current is not None:
+                self.ask_panel.set_conversation(current)
+            else:
+                self.ask_panel.new_conversation()
+        self.conversations.set_collection(collection, current)
+
+    @Slot(str, object)
+    def _on_collection_moved(self, old: str, new: str | None) -> None:
+        """A collection was renamed (its conversations follow) or deleted (they join all)."""
+        assert self.store is not None and self.conversations is not None
+        self.store.move_collection(old, new)
+        self.conversations.refresh()
 
     @Slot(object)
     def _on_conversation_changed(self, conversation: Conversation) -> None:

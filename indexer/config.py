@@ -78,6 +78,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "exclude_globs",
         "max_file_mb",
         "follow_symlinks",
+        "collections",
     }
 )
 # of those, the ones that change which files are indexed: a rescan applies them;
@@ -87,6 +88,16 @@ RESCAN_KEYS: frozenset[str] = frozenset(
 # of the REINDEX_KEYS, the ones an index does not detect by itself (the embedder is recorded in
 # the store, so a new one triggers the store's own rebuild on open): every file is split again.
 CHUNK_KEYS: frozenset[str] = frozenset({"chunk_tokens", "chunk_overlap_tokens"})
+
+
+def absolute_folders(folders: list[Path]) -> list[Path]:
+    """Folders made absolute and resolved, duplicates dropped, order kept."""
+    out: list[Path] = []
+    for p in folders:
+        ap = Path(p).expanduser().resolve()
+        if ap not in out:
+            out.append(ap)
+    return out
 
 
 class Settings(BaseSettings):
@@ -223,6 +234,14 @@ class Settings(BaseSettings):
         "a listing of its versions: a request to the object store).",
     )
 
+    # Collections (docs/collections.md): named sets of folders, a view over the one index.
+    collections: dict[str, list[Path]] = Field(
+        default_factory=dict,
+        description="Named sets of folders (a watched folder or a folder inside one); search, "
+        "ask, eval and status can be limited to one. A folder may be in several; its files "
+        "are indexed once. Edit with `cairn collections`.",
+    )
+
     allow_network: bool = Field(
         False, description="Never on by default. Only a user-started model download opens it."
     )
@@ -230,12 +249,12 @@ class Settings(BaseSettings):
     @field_validator("folders", mode="after")
     @classmethod
     def _absolute_folders(cls, v: list[Path]) -> list[Path]:
-        out: list[Path] = []
-        for p in v:
-            ap = Path(p).expanduser().resolve()
-            if ap not in out:
-                out.append(ap)
-        return out
+        return absolute_folders(v)
+
+    @field_validator("collections", mode="after")
+    @classmethod
+    def _absolute_collection_folders(cls, v: dict[str, list[Path]]) -> dict[str, list[Path]]:
+        return {name: absolute_folders(folders) for name, folders in v.items()}
 
     @property
     def paths(self) -> AppPaths:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -32,7 +32,8 @@ from indexer.answer.answering import (
 from indexer.answer.retrieval import Retriever
 from indexer.answer.shared_search import SharedSearch
 from indexer.answer.traces import TraceStore, hit_to_dict
-from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
+from indexer.collection_sets import Collections, in_scope, scoped_folders
+from indexer.config import Settings, save_settings
 from indexer.credentials import read_chat_api_key
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
@@ -43,6 +44,7 @@ from indexer.ingest.pipeline import IndexingPipeline
 from indexer.ingest.scanner import KnownFile, is_within, reconcile
 from indexer.ingest.watcher import FolderWatcher
 from indexer.records import SearchHit
+from indexer.service_types import IndexStatus, SettingsChange, dir_size
 from indexer.storage.store import IndexStore
 from indexer.storage.store_layout import FileRecord
 from indexer.storage.vector_index import ExactVectorIndex
@@ -79,65 +81,6 @@ def build_hub(settings: Settings) -> ModelHub:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class IndexStatus:
-    """A snapshot for `cairn status` and the GUI status bar."""
-
-    folders: tuple[str, ...]
-    files_by_stage: dict[str, int]
-    chunks: int
-    chunks_pending: int
-    failures: tuple[tuple[str, str], ...]
-    skipped: tuple[tuple[str, str], ...]
-    index_bytes: int
-    idle: bool
-    models: dict[str, dict[str, str]] = field(default_factory=dict)
-    embedder_error: str | None = None
-    watching: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsChange:
-    """What changing `keys` needs: nothing, a rescan, a reopen, a re-chunk (see `reconfigure`).
-
-    - live keys (`LIVE_KEYS`) are read on every use: set in place; of those, `RESCAN_KEYS`
-      change which files are indexed: a scan applies them;
-    - any other key (models, threads, context size, chunking, embedder) reopens the knowledge
-      base with a new `ModelHub`; a new embedder rebuilds the index by itself on open, and
-      `CHUNK_KEYS` re-queue every file so it is split again.
-    """
-
-    keys: frozenset[str]
-
-    @classmethod
-    def between(cls, old: Settings, new: Settings) -> SettingsChange:
-        return cls(frozenset(k for k in Settings.model_fields
-                             if getattr(old, k) != getattr(new, k)))
-
-    @property
-    def reopen(self) -> bool:
-        return bool(self.keys) and not self.keys <= LIVE_KEYS
-
-    @property
-    def rescan(self) -> bool:
-        return bool(self.keys & RESCAN_KEYS)
-
-    @property
-    def rechunk(self) -> bool:
-        return bool(self.keys & CHUNK_KEYS)
-
-
-def dir_size(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file():
-                total += p.stat().st_size
-        except OSError:
-            pass
-    return total
-
-
 class KnowledgeBase:
     """Index, watch, search and answer over the user's folders. Thread-safe public methods."""
 
@@ -159,6 +102,7 @@ class KnowledgeBase:
         self._answerer_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self.shared = SharedSearch.for_settings(settings)  # a team's index, searched read-only
+        self.collections = Collections(settings, self.folders, self.add_folder)  # folder views
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> Self:
@@ -422,9 +366,11 @@ class KnowledgeBase:
         store, _, _ = self._require_open()
         return store.list_files(folder=folder)
 
-    def status(self) -> IndexStatus:
+    def status(self, collection: str | None = None) -> IndexStatus:
+        """Files per stage, failures, models; of one collection's folders if `collection`."""
         store, pipeline, _ = self._require_open()
-        files = store.list_files()
+        scope = self.collections.scope(collection)
+        files = [f for f in store.list_files() if in_scope(f.path, scope)]
         by_stage: dict[str, int] = {str(s): 0 for s in FileStage}
         for f in files:
             by_stage[f.stage] = by_stage.get(f.stage, 0) + 1
@@ -435,9 +381,9 @@ class KnowledgeBase:
             for role, st in self.hub.state().items()
         }
         return IndexStatus(
-            folders=tuple(str(f) for f in self.folders()),
+            folders=tuple(scope) if scope is not None else tuple(map(str, self.folders())),
             files_by_stage=by_stage,
-            chunks=store.chunk_count(),
+            chunks=store.chunk_count() if scope is None else sum(f.chunk_count for f in files),
             chunks_pending=pipeline.progress.chunks_pending,
             failures=failures,
             skipped=skipped,
@@ -464,9 +410,16 @@ class KnowledgeBase:
         folders: Sequence[str] | None = None,
         exts: Sequence[str] | None = None,
         path_glob: str | None = None,
+        collection: str | None = None,
     ) -> list[SearchHit]:
-        """Hybrid (BM25 + vector, fused) search; no model generation involved."""
+        """Hybrid (BM25 + vector, fused) search; no model generation involved. `collection`
+        limits it to that collection's folders (None or "all": every folder)."""
         retriever = self._search_retriever()
+        scope = self.collections.scope(collection)
+        if scope is not None:
+            folders = scoped_folders(scope, folders)
+            if not folders:  # the collection is empty, or `folders` lie outside it
+                return []
         if not query.strip():
             return []
         return self.shared.around(retriever).search(
@@ -542,16 +495,21 @@ class KnowledgeBase:
         cancel: threading.Event | None = None,
         top_k: int | None = None,
         use_cache: bool = True,
+        collection: str | None = None,
     ) -> Iterator[StreamItem]:
         """Stream an answer: `AnswerSources` (the passages, before the model reads them),
         `AnswerStage`/`AnswerToken` items, then one final `Answer`.
 
-        Call from a worker thread; set `cancel` to stop between tokens.
+        Call from a worker thread; set `cancel` to stop between tokens. `collection`: answer
+        from that collection's folders only (the answer cache serves unscoped questions only).
         """
         _, pipeline, _ = self._require_open()
         if not question.strip():
             raise UserInputError("The question is empty.")
         answerer = self._answerer()
+        if self.collections.scope(collection) is not None:
+            answerer = answerer.with_search(lambda q, k: self.search(q, k, collection=collection))
+            use_cache = False
         if use_cache and self._answer_cache is not None and not history:
             cached = self._answer_cache.lookup(question)
             if cached is not None:  # traced too, so `trace last` and latency figures see it
@@ -581,10 +539,11 @@ class KnowledgeBase:
         cancel: threading.Event | None = None,
         top_k: int | None = None,
         use_cache: bool = True,
+        collection: str | None = None,
     ) -> Answer:
         """Blocking form of `stream`: the final Answer only."""
         final: Answer | None = None
-        for item in self.stream(question, history, cancel, top_k, use_cache):
+        for item in self.stream(question, history, cancel, top_k, use_cache, collection):
             if isinstance(item, Answer):
                 final = item
         if final is None:  # pragma: no cover - stream always ends with an Answer

@@ -16,6 +16,7 @@ word for word; measured in docs/quality.md).
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import time
@@ -227,7 +228,7 @@ def best_relevance(hits: Sequence[SearchHit]) -> float:
 def _add_first_look(stats: dict[str, float | int | str | None],
                     first: dict[str, float | int | str | None]) -> None:
     """Make a second look's timings and token counts cover both looks, as the user waited."""
-    def number(value: float | int | str | None) -> float:
+    def number(value: float | str | None) -> float:
         return float(value) if isinstance(value, (int, float)) else 0.0
 
     waited = number(first.get("generate_s"))
@@ -322,6 +323,13 @@ class Answerer:
         self.worked_examples = worked_examples
         self.strict_numbers = strict_numbers
         self.gate_codes = gate_codes
+
+    def with_search(self, search: Callable[[str, int], list[SearchHit]]) -> Answerer:
+        """This answerer over another search (e.g. one collection's folders): a shallow copy,
+        so the cached answerer is shared, not rebuilt, per question."""
+        scoped = copy.copy(self)
+        scoped._search = search
+        return scoped
 
     def stream(
         self,

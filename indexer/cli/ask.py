@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, highlight, make_kb, run
 
 
@@ -20,6 +21,7 @@ def ask(
     model: str | None = typer.Option(None, "--model", help="Catalog id or a .gguf path."),
     top_k: int | None = typer.Option(None, "--top-k", min=1, max=50),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the answer cache."),
+    collection: str | None = typer.Option(None, "--collection", "-c", help=COLLECTION_HELP),
 ) -> None:
     """Answer a question from your documents, with citations."""
     def go() -> None:
@@ -33,7 +35,8 @@ def ask(
         wrote_tokens = False
         with make_kb(settings) as kb:
             try:
-                for item in kb.stream(question, cancel=cancel, use_cache=not no_cache):
+                for item in kb.stream(question, cancel=cancel, use_cache=not no_cache,
+                                     collection=collection):
                     if isinstance(item, AnswerSources) and streaming:
                         _print_reading(item.passages)
                     elif isinstance(item, AnswerToken) and streaming:

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, make_kb, run
 from indexer.errors import UserInputError
 from indexer.evaluation.configs import RunConfig, default_questions, parse_compare
@@ -40,6 +41,7 @@ def eval_run(
     limit: int | None = typer.Option(None, "--limit", min=1, help="First N questions only."),
     out: Path | None = typer.Option(None, "--out", help="Folder for report.md + report.json."),
     k: int = typer.Option(10, "--top-k", min=1, max=50),
+    collection: str | None = typer.Option(None, "--collection", "-c", help=COLLECTION_HELP),
 ) -> None:
     """Run a question set and write a Markdown + JSON report (failures first)."""
     from indexer.evaluation.dataset import load_questions
@@ -71,11 +73,12 @@ def eval_run(
                         raise UserInputError(f"Unknown retrieval mode {mode!r}.")
                     label = f"retrieval-{cfg.label}" if cfg.overrides else None
                     run = run_retrieval(kb, qs, mode=mode, k=k,  # type: ignore[arg-type]
-                                        config=label)
+                                        config=label, collection=collection)
                 else:
                     run = run_answers(
                         kb, qs, config=cfg.label or settings.chat_model,
                         on_result=lambda r: err.print(f"{r.id}: {'ok' if r.passed else 'FAIL'}"),
+                        collection=collection,
                     )
                 run.meta["seconds"] = round(time.perf_counter() - t0, 2)
                 if cfg.overrides:

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, make_kb, run
 from indexer.errors import UserInputError
 from indexer.events import (
@@ -129,18 +130,22 @@ def _describe(event: Event) -> str:
     return f"{name} " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def status(as_json: bool = typer.Option(False, "--json")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json"),
+    collection: str | None = typer.Option(None, "--collection", "-c", help=COLLECTION_HELP),
+) -> None:
     """Files per state, failures with reasons, index size and model state."""
     def go() -> None:
         from dataclasses import asdict
 
         with make_kb(get_settings()) as kb:
-            st = kb.status()
+            st = kb.status(collection)
             shared = kb.shared.status(kb.retriever)  # opens it, to show what it reads
         if as_json:
             print(json.dumps({**asdict(st), "shared_index": shared}, indent=1))
             return
-        table = Table(title="Cairn index", show_header=False)
+        title = f"Cairn index: {collection}" if collection else "Cairn index"
+        table = Table(title=escape(title), show_header=False)
         table.add_row("folders", "\n".join(st.folders) or "(none)")
         for stage, n in st.files_by_stage.items():
             table.add_row(f"files {stage}", str(n))

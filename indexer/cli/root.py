@@ -10,6 +10,7 @@ import typer
 
 from indexer.cli import (
     ask,
+    collection_cmds,
     evaluate,
     folders,
     indexing,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(folders.folders_app, name="folders")
 app.add_typer(models.models_app, name="models")
 app.add_typer(trace.trace_app, name="trace")
+app.add_typer(collection_cmds.collections_app, name="collections")
 
 
 @app.callback()

@@ -7,6 +7,7 @@ import json
 import typer
 from rich.markup import escape
 
+from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, highlight, make_kb, run
 
 
@@ -17,6 +18,7 @@ def search(
     ext: list[str] | None = typer.Option(None, "--ext", help="Only these extensions (.pdf)."),
     path_glob: str | None = typer.Option(None, "--path", help="Only paths matching a glob."),
     as_json: bool = typer.Option(False, "--json"),
+    collection: str | None = typer.Option(None, "--collection", "-c", help=COLLECTION_HELP),
 ) -> None:
     """Search the index (keyword + semantic), without asking the model."""
     if mode not in ("hybrid", "bm25", "vector"):
@@ -26,7 +28,8 @@ def search(
     def go() -> None:
         exts = [e if e.startswith(".") else f".{e}" for e in ext] if ext else None
         with make_kb(get_settings()) as kb:
-            hits = kb.search(query, k, mode=mode, exts=exts, path_glob=path_glob)  # type: ignore[arg-type]
+            hits = kb.search(query, k, mode=mode, exts=exts,  # type: ignore[arg-type]
+                             path_glob=path_glob, collection=collection)
         if as_json:
             from dataclasses import asdict
 

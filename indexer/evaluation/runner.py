@@ -54,19 +54,24 @@ def _retrieval_fields(q: EvalQuestion, hits: Sequence[Any]) -> dict[str, Any]:
 
 def run_retrieval(
     kb: Any, questions: Sequence[EvalQuestion], *, mode: Mode = "hybrid", k: int = 10,
-    config: str | None = None,
+    config: str | None = None, collection: str | None = None,
 ) -> EvalRun:
-    """Retrieval metrics only: hit@1/5, MRR@10, nDCG@10, evidence recall, search latency."""
+    """Retrieval metrics only: hit@1/5, MRR@10, nDCG@10, evidence recall, search latency.
+    `collection`: search only that collection's folders (None: all)."""
     rows = []
+    scope = {"collection": collection} if collection else {}  # stand-ins need not know it
     for q in questions:
         t0 = time.perf_counter()
-        hits = kb.search(q.question, k, mode=mode)
+        hits = kb.search(q.question, k, mode=mode, **scope)
         took = time.perf_counter() - t0
         rows.append(
             QuestionResult(id=q.id, question=q.question, answerable=q.answerable,
                            latency_s={"search": round(took, 4)}, **_retrieval_fields(q, hits))
         )
-    return EvalRun(config=config or f"retrieval-{mode}", rows=rows, meta={"mode": mode, "k": k})
+    meta: dict[str, Any] = {"mode": mode, "k": k}
+    if collection:
+        meta["collection"] = collection
+    return EvalRun(config=config or f"retrieval-{mode}", rows=rows, meta=meta)
 
 
 def judge_citations(
@@ -90,16 +95,19 @@ def run_answers(
     *,
     config: str = "answers",
     on_result: Callable[[QuestionResult], None] | None = None,
+    collection: str | None = None,
 ) -> EvalRun:
-    """End to end: retrieval metrics plus answer, citation, refusal and grounding verdicts."""
+    """End to end: retrieval metrics plus answer, citation, refusal and grounding verdicts.
+    `collection`: ask and search only that collection's folders (None: all)."""
     from indexer.answer.answering import Answer
 
     rows = []
+    scope = {"collection": collection} if collection else {}  # stand-ins need not know it
     model = ""  # what answered, as the answers record it (a local file or a team server)
     for q in questions:
         t0 = time.perf_counter()
         try:
-            answer: Answer = kb.ask(q.question, use_cache=False)
+            answer: Answer = kb.ask(q.question, use_cache=False, **scope)
             model = str(answer.stats.get("model") or model)
         except Exception as exc:  # one question never aborts the run
             row = QuestionResult(id=q.id, question=q.question, answerable=q.answerable,
@@ -109,7 +117,7 @@ def run_answers(
                 on_result(row)
             continue
         total = time.perf_counter() - t0
-        hits = kb.search(answer.standalone_query, 10)
+        hits = kb.search(answer.standalone_query, 10, **scope)
         cited = tuple(c.anchor.path for c in answer.citations)
         relevant = q.relevant_sources
         citation_ok, cites_source = judge_citations(cited, relevant, answerable=q.answerable)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from indexer.answer.answering import Turn
 from indexer.answer.retrieval import Retriever
+from indexer.collection_sets import in_scope
 from indexer.config import load_settings
 from indexer.errors import StoreError, UserInputError
 from indexer.events import FileStage
@@ -179,17 +180,18 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
     def embedder_id(self) -> str:
         return self._embedder().model_id
 
-    def status(self) -> IndexStatus:
+    def status(self, collection: str | None = None) -> IndexStatus:
         store, _ = self._reader()
-        files = store.list_files()
+        scope = self.collections.scope(collection)
+        files = [f for f in store.list_files() if in_scope(f.path, scope)]
         by_stage: dict[str, int] = {str(s): 0 for s in FileStage}
         for f in files:
             by_stage[f.stage] = by_stage.get(f.stage, 0) + 1
         pending = store.pending_count()
         return IndexStatus(
-            folders=tuple(str(f) for f in self.folders()),
+            folders=tuple(scope) if scope is not None else tuple(map(str, self.folders())),
             files_by_stage=by_stage,
-            chunks=store.chunk_count(),
+            chunks=store.chunk_count() if scope is None else sum(f.chunk_count for f in files),
             chunks_pending=pending,
             failures=tuple((f.path, f.reason) for f in files if f.stage == FileStage.FAILED),
             skipped=tuple((f.path, f.reason) for f in files if f.stage == FileStage.SKIPPED),
@@ -211,10 +213,14 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
         cancel: threading.Event | None = None,
         top_k: int | None = None,
         use_cache: bool = True,
+        collection: str | None = None,
     ) -> Iterator[StreamItem]:
         """As `KnowledgeBase.stream`, without the answer cache and traces (the owner's files)."""
         if not question.strip():
             raise UserInputError("The question is empty.")
         self._reader()
-        yield from self._answerer().stream(question, history, cancel, top_k)
+        answerer = self._answerer()
+        if self.collections.scope(collection) is not None:
+            answerer = answerer.with_search(lambda q, k: self.search(q, k, collection=collection))
+        yield from answerer.stream(question, history, cancel, top_k)
 
