@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine_info import cpu_info  # noqa: E402
+from machine_info import cpu_info
 
 K = 10
 TABLE = "vectors"
@@ -162,8 +162,14 @@ def cpu_s() -> float:
 class Searcher:
     """One LanceDB vector query shape (index params) over the table, returning row ids."""
 
-    def __init__(self, table: Any, nprobes: int | None = None, refine: int | None = None,
-                 ef: int | None = None, flat: bool = False) -> None:
+    def __init__(
+        self,
+        table: Any,
+        nprobes: int | None = None,
+        refine: int | None = None,
+        ef: int | None = None,
+        flat: bool = False,
+    ) -> None:
         self.table, self.nprobes, self.refine, self.ef, self.flat = table, nprobes, refine, ef, flat
 
     def builder(self, q: np.ndarray) -> Any:
@@ -184,12 +190,13 @@ class Searcher:
     def plan(self, q: np.ndarray) -> str:
         try:
             return str(self.builder(q).explain_plan(verbose=False))
-        except Exception as exc:  # explain_plan is informative only
+        except (RuntimeError, ValueError, AttributeError) as exc:  # informative only
             return f"unavailable: {exc}"
 
 
-def measure(search: Searcher, queries: np.ndarray, truth: np.ndarray, warmup: int,
-            n_recall: int) -> dict[str, Any]:
+def measure(
+    search: Searcher, queries: np.ndarray, truth: np.ndarray, warmup: int, n_recall: int
+) -> dict[str, Any]:
     """Latency (one query at a time, after `warmup` queries) and recall@K on `n_recall` queries."""
     for q in queries[-warmup:] if warmup else []:
         search(q)
@@ -202,13 +209,20 @@ def measure(search: Searcher, queries: np.ndarray, truth: np.ndarray, warmup: in
         if i < n_recall:
             hits.append(len(set(ids) & set(truth[i].tolist())) / K)
     cpu = cpu_s() - c0
-    return {"recall_at_10": round(float(np.mean(hits)), 4) if hits else None,
-            "recall_min": round(float(np.min(hits)), 2) if hits else None,
-            "p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "mean_ms": round(float(np.mean(lat)), 2),
-            "cpu_ms_per_query_1thread": round(cpu / len(lat) * 1000, 2), "queries": len(lat)}
+    return {
+        "recall_at_10": round(float(np.mean(hits)), 4) if hits else None,
+        "recall_min": round(float(np.min(hits)), 2) if hits else None,
+        "p50_ms": pct(lat, 50),
+        "p95_ms": pct(lat, 95),
+        "mean_ms": round(float(np.mean(lat)), 2),
+        "cpu_ms_per_query_1thread": round(cpu / len(lat) * 1000, 2),
+        "queries": len(lat),
+    }
 
 
-def throughput(search: Searcher, queries: np.ndarray, threads: int, seconds: float) -> dict[str, Any]:
+def throughput(
+    search: Searcher, queries: np.ndarray, threads: int, seconds: float
+) -> dict[str, Any]:
     """Queries/s with `threads` threads each issuing queries back to back for `seconds`."""
     stop = time.perf_counter() + seconds
     lat: list[list[float]] = [[] for _ in range(threads)]
@@ -226,14 +240,21 @@ def throughput(search: Searcher, queries: np.ndarray, threads: int, seconds: flo
         list(pool.map(worker, range(threads)))
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     flat = [x for xs in lat for x in xs]
-    return {"threads": threads, "qps": round(len(flat) / wall, 1), "queries": len(flat),
-            "p50_ms": pct(flat, 50), "p95_ms": pct(flat, 95),
-            "cpu_s_per_query": round(cpu / max(len(flat), 1), 4),
-            "cpu_utilisation_cores": round(cpu / wall, 2)}
+    return {
+        "threads": threads,
+        "qps": round(len(flat) / wall, 1),
+        "queries": len(flat),
+        "p50_ms": pct(flat, 50),
+        "p95_ms": pct(flat, 95),
+        "cpu_s_per_query": round(cpu / max(len(flat), 1), 4),
+        "cpu_utilisation_cores": round(cpu / wall, 2),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
-def write_table(db: Any, mix: Mixture, rows: int, seed: int, batch: int = 50_000) -> tuple[Any, np.ndarray, float]:
+def write_table(
+    db: Any, mix: Mixture, rows: int, seed: int, batch: int = 50_000
+) -> tuple[Any, np.ndarray, float]:
     """Create the table from generated batches; returns (table, all vectors, seconds writing)."""
     data = np.empty((rows, mix.dim), dtype=np.float32)
     rng = np.random.default_rng(seed + 1)
@@ -266,21 +287,31 @@ def build(table: Any, root: Path, config: Any) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     new = index_dirs(root) - before
     size = sum(dir_bytes(root / f"{TABLE}.lance" / "_indices" / n) for n in new)
-    out: dict[str, Any] = {"build_s": round(wall, 1), "build_cpu_s": round(cpu, 1),
-                           "index_mb": round(size / 1e6, 1)}
+    out: dict[str, Any] = {
+        "build_s": round(wall, 1),
+        "build_cpu_s": round(cpu, 1),
+        "index_mb": round(size / 1e6, 1),
+    }
     try:
         stats = table.index_stats("vector_idx")
         out["index_type"] = getattr(stats, "index_type", None)
         out["distance_type"] = getattr(stats, "distance_type", None)
         out["indexed_rows"] = getattr(stats, "num_indexed_rows", None)
         out["unindexed_rows"] = getattr(stats, "num_unindexed_rows", None)
-    except Exception as exc:
+    except (RuntimeError, ValueError, AttributeError) as exc:
         out["index_stats_error"] = str(exc)
     return out
 
 
-def run_grid(name: str, table: Any, settings: list[dict[str, int | None]], queries: np.ndarray,
-             truth: np.ndarray, args: argparse.Namespace, tp_keys: set[tuple]) -> list[dict[str, Any]]:
+def run_grid(
+    name: str,
+    table: Any,
+    settings: list[dict[str, int | None]],
+    queries: np.ndarray,
+    truth: np.ndarray,
+    args: argparse.Namespace,
+    tp_keys: set[tuple],
+) -> list[dict[str, Any]]:
     rows = []
     for s in settings:
         search = Searcher(table, **s)
@@ -288,7 +319,9 @@ def run_grid(name: str, table: Any, settings: list[dict[str, int | None]], queri
         r.update(measure(search, queries, truth, args.warmup, args.recall_queries))
         key = tuple(sorted((k, v) for k, v in s.items() if v is not None))
         if key in tp_keys:
-            r["throughput"] = [throughput(search, queries, n, args.tp_seconds) for n in args.threads]
+            r["throughput"] = [
+                throughput(search, queries, n, args.tp_seconds) for n in args.threads
+            ]
         rows.append(r)
         log(f"  {r}")
     return rows
@@ -302,12 +335,21 @@ def parse_tp(spec: str) -> set[tuple]:
     return out
 
 
+def ints(spec: str) -> list[int]:
+    return [int(x) for x in spec.split(",") if x.strip()]
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def one_size(rows: int, args: argparse.Namespace, ivf_pq: list[tuple[int, int]],
-             hnsw: list[tuple[int, int, int]], tp_keys: set[tuple]) -> dict[str, Any]:
+def one_size(
+    rows: int,
+    args: argparse.Namespace,
+    ivf_pq: list[tuple[int, int]],
+    hnsw: list[tuple[int, int, int]],
+    tp_keys: set[tuple],
+) -> dict[str, Any]:
     import lancedb
     from lancedb.index import HnswSq, IvfPq
 
@@ -334,7 +376,7 @@ def one_size(rows: int, args: argparse.Namespace, ivf_pq: list[tuple[int, int]],
         out["ground_truth_numpy_s"] = round(time.perf_counter() - t, 2)
         # the same exact scan per query, as Cairn's in-memory index does it (numpy, one query)
         lat = []
-        for q in queries[: 20]:
+        for q in queries[:20]:
             t = time.perf_counter()
             s = data @ q
             np.argpartition(-s, K - 1)[:K]
@@ -344,8 +386,7 @@ def one_size(rows: int, args: argparse.Namespace, ivf_pq: list[tuple[int, int]],
             "top1_cos_p50": round(float(np.median(truth_s[:, 0])), 3),
             "top10_cos_p50": round(float(np.median(truth_s[:, -1])), 3),
             "top1_minus_top10_p50": round(float(np.median(truth_s[:, 0] - truth_s[:, -1])), 3),
-            "random_pair_cos_mean": round(float(np.mean(
-                data[:2000] @ data[2000:4000].T)), 3),
+            "random_pair_cos_mean": round(float(np.mean(data[:2000] @ data[2000:4000].T)), 3),
         }
         log(f"ground truth {out['ground_truth_numpy_s']} s; difficulty {out['query_difficulty']}")
         if not args.keep_raw:
@@ -367,15 +408,30 @@ def one_size(rows: int, args: argparse.Namespace, ivf_pq: list[tuple[int, int]],
         for parts, nsv in ivf_pq:
             rss.enter(f"build_ivf_pq_{parts}_{nsv}")
             log(f"IVF_PQ partitions={parts} sub_vectors={nsv}")
-            b = {"index": "IVF_PQ", "num_partitions": parts, "num_sub_vectors": nsv,
-                 "max_iterations": args.max_iterations, "sample_rate": args.sample_rate,
-                 **build(table, tmp, IvfPq(distance_type="cosine", num_partitions=parts,
-                                           num_sub_vectors=nsv, max_iterations=args.max_iterations,
-                                           sample_rate=args.sample_rate))}
+            b = {
+                "index": "IVF_PQ",
+                "num_partitions": parts,
+                "num_sub_vectors": nsv,
+                "max_iterations": args.max_iterations,
+                "sample_rate": args.sample_rate,
+                **build(
+                    table,
+                    tmp,
+                    IvfPq(
+                        distance_type="cosine",
+                        num_partitions=parts,
+                        num_sub_vectors=nsv,
+                        max_iterations=args.max_iterations,
+                        sample_rate=args.sample_rate,
+                    ),
+                ),
+            }
             builds.append(b)
             log(f"  built {b}")
             rss.enter(f"query_ivf_pq_{parts}_{nsv}")
-            settings = [{"nprobes": n, "refine": r or None} for n in args.nprobes for r in args.refine]
+            settings = [
+                {"nprobes": n, "refine": r or None} for n in args.nprobes for r in args.refine
+            ]
             name = f"IVF_PQ p={parts} sv={nsv}"
             grid = run_grid(name, table, settings, queries, truth, args, tp_keys)
             grid[0]["plan"] = Searcher(table, **settings[0]).plan(queries[0])[:400]
@@ -389,26 +445,47 @@ def one_size(rows: int, args: argparse.Namespace, ivf_pq: list[tuple[int, int]],
         for parts, m, efc in hnsw:
             rss.enter(f"build_hnsw_sq_{parts}")
             log(f"IVF_HNSW_SQ partitions={parts} m={m} ef_construction={efc}")
-            b = {"index": "IVF_HNSW_SQ", "num_partitions": parts, "m": m, "ef_construction": efc,
-                 "max_iterations": args.max_iterations, "sample_rate": args.sample_rate,
-                 **build(table, tmp, HnswSq(distance_type="cosine", num_partitions=parts, m=m,
-                                            ef_construction=efc, max_iterations=args.max_iterations,
-                                            sample_rate=args.sample_rate))}
+            b = {
+                "index": "IVF_HNSW_SQ",
+                "num_partitions": parts,
+                "m": m,
+                "ef_construction": efc,
+                "max_iterations": args.max_iterations,
+                "sample_rate": args.sample_rate,
+                **build(
+                    table,
+                    tmp,
+                    HnswSq(
+                        distance_type="cosine",
+                        num_partitions=parts,
+                        m=m,
+                        ef_construction=efc,
+                        max_iterations=args.max_iterations,
+                        sample_rate=args.sample_rate,
+                    ),
+                ),
+            }
             builds.append(b)
             log(f"  built {b}")
             rss.enter(f"query_hnsw_sq_{parts}")
-            settings = [{"nprobes": min(n, parts), "ef": e}
-                        for n in sorted({min(n, parts) for n in args.hnsw_nprobes}) for e in args.ef]
-            grid = run_grid(f"IVF_HNSW_SQ p={parts} m={m}", table, settings, queries, truth,
-                            args, tp_keys)
+            settings = [
+                {"nprobes": min(n, parts), "ef": e}
+                for n in sorted({min(n, parts) for n in args.hnsw_nprobes})
+                for e in args.ef
+            ]
+            grid = run_grid(
+                f"IVF_HNSW_SQ p={parts} m={m}", table, settings, queries, truth, args, tp_keys
+            )
             grid[0]["plan"] = Searcher(table, **settings[0]).plan(queries[0])[:400]
             results += grid
 
         out["builds"] = builds
         out["results"] = results
-        out["disk_after_mb"] = {"table_total": round(dir_bytes(lance_dir) / 1e6, 1),
-                                "data": round(dir_bytes(lance_dir / "data") / 1e6, 1),
-                                "indices_all_versions": round(dir_bytes(lance_dir / "_indices") / 1e6, 1)}
+        out["disk_after_mb"] = {
+            "table_total": round(dir_bytes(lance_dir) / 1e6, 1),
+            "data": round(dir_bytes(lance_dir / "data") / 1e6, 1),
+            "indices_all_versions": round(dir_bytes(lance_dir / "_indices") / 1e6, 1),
+        }
     finally:
         out["rss_peak_mb_by_phase"] = rss.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -457,8 +534,13 @@ def reader_child(root: Path, queries: np.ndarray, params: dict[str, int]) -> lis
     out = []
     for caches in ({}, {"index_cache_mb": 64, "metadata_cache_mb": 32}):
         p = {**params, **caches}
-        proc = subprocess.run([sys.executable, "-c", READER, str(root), str(qfile), json.dumps(p)],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", READER, str(root), str(qfile), json.dumps(p)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if proc.returncode != 0:
             out.append({"params": p, "error": proc.stderr[-2000:]})
         else:
@@ -467,35 +549,58 @@ def reader_child(root: Path, queries: np.ndarray, params: dict[str, int]) -> lis
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--clusters", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=20)
-    ap.add_argument("--query-spread", type=float, default=1.4,
-                    help="queries' spread around their cluster centre relative to the rows' (a "
-                    "short question lands further from its topic than a chunk does)")
+    ap.add_argument(
+        "--query-spread",
+        type=float,
+        default=1.4,
+        help="queries' spread around their cluster centre relative to the rows' (a "
+        "short question lands further from its topic than a chunk does)",
+    )
     ap.add_argument("--recall-queries", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--flat-queries", type=int, default=12)
     ap.add_argument("--flat-tp", action="store_true", help="also a 2-thread flat throughput")
-    ap.add_argument("--ivf-pq", default="1000:48,1000:96,256:48",
-                    help="num_partitions:num_sub_vectors, comma separated ('' for none)")
-    ap.add_argument("--max-iterations", type=int, default=10,
-                    help="k-means iterations for IVF centroids and PQ codebooks (LanceDB's default is 50: "
-                    "4.3x the build time at 100k rows here for the same recall)")
-    ap.add_argument("--sample-rate", type=int, default=256,
-                    help="k-means training rows per partition (LanceDB's default: 256)")
+    ap.add_argument(
+        "--ivf-pq",
+        default="1000:48,1000:96,256:48",
+        help="num_partitions:num_sub_vectors, comma separated ('' for none)",
+    )
+    ap.add_argument(
+        "--max-iterations",
+        type=int,
+        default=10,
+        help="k-means iterations for IVF centroids and PQ codebooks (LanceDB's default is 50: "
+        "4.3x the build time at 100k rows here for the same recall)",
+    )
+    ap.add_argument(
+        "--sample-rate",
+        type=int,
+        default=256,
+        help="k-means training rows per partition (LanceDB's default: 256)",
+    )
     ap.add_argument("--nprobes", default="10,20,50,100")
     ap.add_argument("--refine", default="0,10", help="refine_factor values; 0 = none")
-    ap.add_argument("--hnsw", default="16:20:150",
-                    help="IVF_HNSW_SQ num_partitions:m:ef_construction, comma separated ('' for none)")
+    ap.add_argument(
+        "--hnsw",
+        default="16:20:150",
+        help="IVF_HNSW_SQ num_partitions:m:ef_construction, comma separated ('' for none)",
+    )
     ap.add_argument("--hnsw-nprobes", default="4,8,16")
     ap.add_argument("--ef", default="20,50,100")
     ap.add_argument("--threads", default="2,8")
     ap.add_argument("--tp-seconds", type=float, default=4.0)
-    ap.add_argument("--tp-settings", default="nprobes=20+refine=10,nprobes=50+refine=10,nprobes=4+ef=50",
-                    help="settings that also get the threaded throughput runs")
+    ap.add_argument(
+        "--tp-settings",
+        default="nprobes=20+refine=10,nprobes=50+refine=10,nprobes=4+ef=50",
+        help="settings that also get the threaded throughput runs",
+    )
     ap.add_argument("--reader-nprobes", type=int, default=20)
     ap.add_argument("--no-reader-check", dest="reader_check", action="store_false")
     ap.add_argument("--trend-rows", default="", help="e.g. 2000000: a smaller grid at these sizes")
@@ -508,7 +613,6 @@ def main() -> None:
         args.rows, args.clusters, args.recall_queries = 20_000, 300, 50
         args.ivf_pq, args.hnsw, args.tp_seconds = "141:48", "4:20:100", 1.0
         args.hnsw_nprobes, args.flat_queries = "2,4", 5
-    ints = lambda s: [int(x) for x in s.split(",") if x.strip()]  # noqa: E731
     args.nprobes, args.refine, args.ef = ints(args.nprobes), ints(args.refine), ints(args.ef)
     args.hnsw_nprobes, args.threads = ints(args.hnsw_nprobes), ints(args.threads)
     ivf_pq = [tuple(ints(x.replace(":", ","))) for x in args.ivf_pq.split(",") if x.strip()]
@@ -519,18 +623,17 @@ def main() -> None:
 
     started = time.time()
     out: dict[str, Any] = {
-        "bench": "bench_scaling", "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "machine": cpu_info(), "lancedb": lancedb.__version__, "numpy": np.__version__,
+        "bench": "bench_scaling",
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "machine": cpu_info(),
+        "lancedb": lancedb.__version__,
+        "numpy": np.__version__,
         "mem_total_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "params": {k: v for k, v in vars(args).items() if k not in ("out",)},
-        "metric": "cosine", "k": K,
+        "metric": "cosine",
+        "k": K,
     }
-    try:
-        from importlib.metadata import version
-        out["pylance"] = version("pylance")
-    except Exception:
-        pass
     out["main"] = one_size(args.rows, args, ivf_pq, hnsw, tp_keys)
     trend = []
     for n in ints(args.trend_rows):
