@@ -32,7 +32,7 @@ from indexer.answer.answering import (
 from indexer.answer.retrieval import Retriever
 from indexer.answer.shared_search import SharedSearch
 from indexer.answer.traces import TraceStore, hit_to_dict
-from indexer.config import CHUNK_KEYS, LIVE_KEYS, RESCAN_KEYS, Settings, save_settings
+from indexer.config import Settings, save_settings
 from indexer.credentials import read_chat_api_key
 from indexer.errors import CairnError, IndexLockedError, ModelUnavailableError, UserInputError
 from indexer.events import EventCallback, FileStage, ScanFinished, ScanStarted, ignore_event
@@ -43,6 +43,7 @@ from indexer.ingest.pipeline import IndexingPipeline
 from indexer.ingest.scanner import KnownFile, is_within, reconcile
 from indexer.ingest.watcher import FolderWatcher
 from indexer.records import SearchHit
+from indexer.settings_change import SettingsChange
 from indexer.storage.store import IndexStore
 from indexer.storage.store_layout import FileRecord
 from indexer.storage.vector_index import ExactVectorIndex
@@ -94,37 +95,6 @@ class IndexStatus:
     models: dict[str, dict[str, str]] = field(default_factory=dict)
     embedder_error: str | None = None
     watching: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsChange:
-    """What changing `keys` needs: nothing, a rescan, a reopen, a re-chunk (see `reconfigure`).
-
-    - live keys (`LIVE_KEYS`) are read on every use: set in place; of those, `RESCAN_KEYS`
-      change which files are indexed: a scan applies them;
-    - any other key (models, threads, context size, chunking, embedder) reopens the knowledge
-      base with a new `ModelHub`; a new embedder rebuilds the index by itself on open, and
-      `CHUNK_KEYS` re-queue every file so it is split again.
-    """
-
-    keys: frozenset[str]
-
-    @classmethod
-    def between(cls, old: Settings, new: Settings) -> SettingsChange:
-        return cls(frozenset(k for k in Settings.model_fields
-                             if getattr(old, k) != getattr(new, k)))
-
-    @property
-    def reopen(self) -> bool:
-        return bool(self.keys) and not self.keys <= LIVE_KEYS
-
-    @property
-    def rescan(self) -> bool:
-        return bool(self.keys & RESCAN_KEYS)
-
-    @property
-    def rechunk(self) -> bool:
-        return bool(self.keys & CHUNK_KEYS)
 
 
 def dir_size(path: Path) -> int:
