@@ -227,7 +227,7 @@ def best_relevance(hits: Sequence[SearchHit]) -> float:
 def _add_first_look(stats: dict[str, float | int | str | None],
                     first: dict[str, float | int | str | None]) -> None:
     """Make a second look's timings and token counts cover both looks, as the user waited."""
-    def number(value: float | int | str | None) -> float:
+    def number(value: float | str | None) -> float:
         return float(value) if isinstance(value, (int, float)) else 0.0
 
     waited = number(first.get("generate_s"))
