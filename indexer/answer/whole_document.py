@@ -163,7 +163,7 @@ class DocumentAnswerer:
         """Tokens left for passages or notes in one prompt: the context minus the reply, the
         system message, the task and the template (so no step ever overflows the context)."""
         fixed = model.count_tokens(SYSTEM_NOTES) + model.count_tokens(task) + _PROMPT_OVERHEAD
-        return max(128, min(self.context_size - reply_tokens - fixed, 10**9))
+        return max(128, self.context_size - reply_tokens - fixed)
 
     def passages_of(self, path: str, count: Callable[[str], int]) -> list[SearchHit]:
         """The file's chunks in order, overlapping neighbours of one page / section merged into
@@ -310,7 +310,8 @@ class DocumentAnswerer:
         task = _final_task(request, [p for p, _ in per_file])
         yield clock.progress("writing")
         user = f"Notes:\n\n{format_numbered(note_items(everything))}\n\n{task}"
-        reply = self.complete(model, user, self.answer_tokens, cancel, clock)
+        reply = self.complete(model, user, _final_tokens(request, self.answer_tokens), cancel,
+                              clock)
         lines = "\n".join(split_sentences(reply.replace("\n- ", "\n")))
         prose = [(n.text, n.sources) for n in parse_merged(lines, everything)]
         if request.mode == "compare":
@@ -351,6 +352,12 @@ def _final_task(request: DocumentRequest, paths: Sequence[str]) -> str:
                 "difference, citing the notes of both like [1][4].")
     return (f"Question: Write an overview of {names} in 2-3 sentences using only these notes, "
             "citing them like [1].")
+
+
+def _final_tokens(request: DocumentRequest, answer_tokens: int) -> int:
+    """Reply tokens of the last call: an overview is 2-3 sentences (decoding is ~8 tokens/s
+    for the 1.5B on a slow CPU: every token reserved and written costs)."""
+    return min(answer_tokens, 160) if request.mode == "summarize" else answer_tokens
 
 
 def _fit(hit: SearchHit, budget: int, count: Callable[[str], int]) -> SearchHit:
