@@ -102,6 +102,8 @@ def compare_versions(
     clock.stats["changes"] = len(pairs)
     if ratio < MIN_SHARED or len(pairs) > MAX_CHANGES:
         return None
+    if not pairs:
+        return "No differences: the two files have the same text.", []
     name_a, name_b = os.path.basename(path_a), os.path.basename(path_b)
     count = model.count_tokens
     task = _task(name_a, name_b)

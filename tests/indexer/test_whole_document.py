@@ -205,3 +205,11 @@ def test_knowledge_base_routes_mentions_to_whole_documents(indexed_kb, tmp_path:
         list(kb.stream_documents(["missing.pdf"]))
     summary = list(kb.stream_documents([str(docs / "notes.md")]))[-1]
     assert isinstance(summary, Answer) and summary.stats["mode"] == "summarize"
+
+
+def test_compare_of_identical_files_says_so_without_the_model() -> None:
+    a = pages(3, "/docs/a.md")
+    model = ScriptedModel()
+    answerer = DocumentAnswerer(lambda p: a, lambda: model, context_size=1024)
+    _, answer = run(answerer, DocumentRequest(("/docs/a.md", "/docs/b.md"), "compare"))
+    assert answer.text.startswith("No differences") and model.prompts == []
