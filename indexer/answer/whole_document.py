@@ -167,9 +167,10 @@ class DocumentAnswerer:
 
     def passages_of(self, path: str, count: Callable[[str], int]) -> list[SearchHit]:
         """The file's chunks in order, overlapping neighbours of one page / section merged into
-        one passage (up to `passage_tokens`): the overlap is read once, a page cited once."""
+        one passage (up to `passage_tokens`): the overlap is read once, a page cited once.
+        Repeated sentences (running headers, footers, boilerplate) are read once too."""
         out: list[SearchHit] = []
-        for hit in self._chunks(path):
+        for hit in read_once(self._chunks(path)):
             merged = merge_neighbours(out[-1], hit) if out else None
             if merged is not None and count(merged.text) <= self.passage_tokens:
                 out[-1] = merged
@@ -352,6 +353,35 @@ def _final_task(request: DocumentRequest, paths: Sequence[str]) -> str:
                 "difference, citing the notes of both like [1][4].")
     return (f"Question: Write an overview of {names} in 2-3 sentences using only these notes, "
             "citing them like [1].")
+
+
+def read_once(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    """Hits with every sentence an earlier hit already said removed (hits left empty dropped).
+
+    A repeated sentence adds nothing to a summary but prefill time, and a small model asked for
+    "the most important points" of pages that repeat a boilerplate line picks that line over
+    the one point made once (seen with the 1.5B on the generated 50-page report: 3 of 5 planted
+    points kept). Chunk overlap is not a repeat: only sentences seen in a hit that does not
+    overlap this one's span are removed.
+    """
+    seen: dict[str, int] = {}  # normalised sentence → char_end of the hit that said it
+    out: list[SearchHit] = []
+    for hit in hits:
+        kept = []
+        for sentence in split_sentences(hit.text):
+            key = " ".join(re.findall(r"\w+", sentence.lower()))
+            said_at = seen.get(key)
+            if said_at is not None and said_at <= hit.anchor.char_start:
+                continue
+            seen.setdefault(key, hit.anchor.char_end)
+            kept.append(sentence)
+        if len(kept) == len(split_sentences(hit.text)):
+            out.append(hit)
+        elif kept:
+            from dataclasses import replace
+
+            out.append(replace(hit, text="\n".join(kept)))
+    return out
 
 
 def _final_tokens(request: DocumentRequest, answer_tokens: int) -> int:

@@ -34,7 +34,7 @@ def hit(n: int, text: str, path: str = "/docs/report.pdf") -> SearchHit:
 
 def pages(count: int, path: str = "/docs/report.pdf") -> list[SearchHit]:
     return [hit(n, f"Page {n} says the fact number {n} is called item{n}x. "
-                   + "Filler words about nothing much. " * 8, path)
+                   + " ".join(f"Filler {i} of page {n} says little." for i in range(6)), path)
             for n in range(1, count + 1)]
 
 
@@ -213,3 +213,13 @@ def test_compare_of_identical_files_says_so_without_the_model() -> None:
     answerer = DocumentAnswerer(lambda p: a, lambda: model, context_size=1024)
     _, answer = run(answerer, DocumentRequest(("/docs/a.md", "/docs/b.md"), "compare"))
     assert answer.text.startswith("No differences") and model.prompts == []
+
+
+def test_repeated_boilerplate_is_read_once() -> None:
+    from indexer.answer.whole_document import read_once
+
+    doc = [hit(n, f"Confidential draft. Page {n} point is item{n}x.") for n in range(1, 4)]
+    kept = read_once(doc)
+    assert [h.text for h in kept] == ["Confidential draft. Page 1 point is item1x.",
+                                      "Page 2 point is item2x.", "Page 3 point is item3x."]
+    assert [h.anchor.page for h in kept] == [1, 2, 3]
