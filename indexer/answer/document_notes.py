@@ -101,7 +101,7 @@ def dedupe(notes: Sequence[Note]) -> list[Note]:
     words: list[set[str]] = []
     for note in notes:
         w = content_words(note.text)
-        twin = next((i for i, k in enumerate(words) if _same_point(w, k)), None)
+        twin = next((i for i, k in enumerate(words) if same_point(w, k)), None)
         if twin is None:
             kept.append(note)
             words.append(w)
@@ -111,7 +111,7 @@ def dedupe(notes: Sequence[Note]) -> list[Note]:
     return kept
 
 
-def _same_point(a: set[str], b: set[str]) -> bool:
+def same_point(a: set[str], b: set[str]) -> bool:
     """One note repeats the other: all of one's content words are in the other, or nearly all
     are shared. "The timeout is 30 s" and "The timeout is 45 s" differ in a word: two points."""
     if not a or not b:

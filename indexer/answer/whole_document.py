@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from indexer.answer.answering import Answer, AnswerToken, make_citations
-from indexer.answer.citations import split_sentences
+from indexer.answer.citations import content_words, split_sentences
 from indexer.answer.document_notes import (
     Note,
     dedupe,
@@ -44,6 +44,7 @@ from indexer.answer.document_notes import (
     parse_notes,
     passage_items,
     render,
+    same_point,
 )
 from indexer.answer.passages import merge_neighbours
 from indexer.answer.retrieval import anchor_from_row
@@ -313,8 +314,10 @@ class DocumentAnswerer:
         user = f"Notes:\n\n{format_numbered(note_items(everything))}\n\n{task}"
         reply = self.complete(model, user, _final_tokens(request, self.answer_tokens), cancel,
                               clock)
-        lines = "\n".join(split_sentences(reply.replace("\n- ", "\n")))
-        prose = [(n.text, n.sources) for n in parse_merged(lines, everything)]
+        # One cited sentence per line: split after a marker, not at every full stop ("Dr.").
+        lines = _AFTER_MARKER_RE.sub("\n", reply.replace("\n- ", "\n"))
+        prose = [(n.text, n.sources) for n in parse_merged(lines, everything)
+                 if request.mode != "summarize" or not repeats_a_note(n, everything)]
         if request.mode == "compare":
             return render([("Differences", [Note(t, s) for t, s in prose]), *parts])
         heading = "Key points" if request.mode == "summarize" else "From the documents"
@@ -353,6 +356,15 @@ def _final_task(request: DocumentRequest, paths: Sequence[str]) -> str:
                 "difference, citing the notes of both like [1][4].")
     return (f"Question: Write an overview of {names} in 2-3 sentences using only these notes, "
             "citing them like [1].")
+
+
+_AFTER_MARKER_RE = re.compile(r"(?<=\])[ \t]+(?=[A-Z])")
+
+
+def repeats_a_note(sentence: Note, notes: Sequence[Note]) -> bool:
+    """An overview sentence that only copies a key point (listed below it anyway)."""
+    words = content_words(sentence.text)
+    return any(same_point(words, content_words(n.text)) for n in notes)
 
 
 def read_once(hits: Sequence[SearchHit]) -> list[SearchHit]:

@@ -223,3 +223,12 @@ def test_repeated_boilerplate_is_read_once() -> None:
     assert [h.text for h in kept] == ["Confidential draft. Page 1 point is item1x.",
                                       "Page 2 point is item2x.", "Page 3 point is item3x."]
     assert [h.anchor.page for h in kept] == [1, 2, 3]
+
+
+def test_overview_sentences_that_copy_a_key_point_are_left_out() -> None:
+    doc = pages(3)
+    model = ScriptedModel(context_size=1024)  # its "overview" repeats the notes
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024)
+    _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
+    assert answer.text.startswith("**Key points**")
+    assert answer.text.count("item2x") == 1
