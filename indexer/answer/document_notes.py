@@ -26,7 +26,7 @@ from indexer.answer.citations import (
 from indexer.answer.passages import redact_instructions
 from indexer.records import SearchHit
 
-_BULLET_RE = re.compile(r"^\s*(?:[-*•]+|\d{1,2}[.)])\s*")
+_BULLET_RE = re.compile(r"^\s*(?:(?:[-*•]+|\d{1,2}[.)])\s*)+")
 _NONE_RE = re.compile(r"^\W*(?:none|n/a|nothing|no (?:items?|points?|facts?))\W*$", re.IGNORECASE)
 _DUPLICATE_OVERLAP = 0.85  # Jaccard of content words from which two notes say the same
 

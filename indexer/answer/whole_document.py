@@ -144,7 +144,7 @@ class DocumentAnswerer:
         context_size: int,
         window_tokens: int = 1100,
         passage_tokens: int = 320,
-        note_tokens: int = 220,
+        note_tokens: int = 360,
         answer_tokens: int = 320,
         notes_budget: int = 1000,
         temperature: float = 0.1,
@@ -266,7 +266,9 @@ class DocumentAnswerer:
     def _map(self, model: ChatModel, request: DocumentRequest, window: Sequence[SearchHit],
              cancel: threading.Event | None, clock: _Clock) -> list[Note]:
         items, texts = passage_items(window)
-        k = max(2, min(6, len(window) + 1))
+        # About one note per 80 tokens read: a fixed small cap made the 0.5B stop after the
+        # first six lines of a 30-page window and drop the points after them.
+        k = max(3, min(12, sum(model.count_tokens(t) for t in texts) // 80))
         user = (f"Passages from {_name(window[0].anchor.path)}:\n\n{format_numbered(items)}"
                 f"\n\n{_map_task(request, k)}")
         reply = self.complete(model, user, self.note_tokens, cancel, clock)
