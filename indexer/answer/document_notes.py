@@ -76,7 +76,7 @@ def parse_merged(reply: str, notes: Sequence[Note]) -> list[Note]:
     out: list[Note] = []
     for line in note_lines(reply):
         parsed = parse_citations(attribute_citations(line, texts, min_support=0.4), len(notes))
-        if not parsed.cited:
+        if not parsed.cited or not content_words(strip_markers(parsed.text)):
             continue
         sources = [s for n in parsed.cited for s in notes[n - 1].sources]
         out.append(Note(strip_markers(parsed.text), tuple(_unique(sources))))
@@ -84,7 +84,8 @@ def parse_merged(reply: str, notes: Sequence[Note]) -> list[Note]:
 
 
 def strip_markers(text: str) -> str:
-    return re.sub(r"\s*\[\d+\]", "", text).strip()
+    """The text without `[n]` markers (nor a bullet a leading "[1] - …" left behind)."""
+    return _BULLET_RE.sub("", re.sub(r"\s*\[\d+\]", "", text).strip()).strip()
 
 
 def _unique(hits: Sequence[SearchHit]) -> list[SearchHit]:
