@@ -28,6 +28,7 @@ from desktop_app.history import Conversation, ConversationStore, Source, TurnRec
 from desktop_app.rendering import answer_html, plain_answer, streaming_html
 from desktop_app.theme import colors_for
 from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
+from indexer.answer.whole_document import DocumentProgress
 
 if TYPE_CHECKING:
     from desktop_app.app import Controller
@@ -255,6 +256,11 @@ class AskPanel(QWidget):
         elif isinstance(item, AnswerToken):
             self._stream_text += item.text
             self._render_throttle.push()
+        elif isinstance(item, DocumentProgress):  # a whole-document answer: step i/n, time left
+            from desktop_app.summary_actions import progress_text
+
+            self._stage = progress_text(item)
+            self.stage_label.setText(self._stage)
         elif isinstance(item, AnswerSources):  # before the model's first token: show them now
             reading = [Source(n, h.anchor, h.text, h.snippet)
                        for n, h in enumerate(item.passages, 1)]

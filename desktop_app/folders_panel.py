@@ -419,6 +419,11 @@ class FoldersPanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         return self.model.record(rows[0].row()) if rows else None
 
+    def selected_paths(self) -> list[str]:
+        """The selected files' paths (several may be selected: Summarize / Compare act on them)."""
+        rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
+        return [self.model.record(r).path for r in rows]
+
     def select_file(self, path: str) -> bool:
         for row, r in enumerate(self.model.records):
             if r.path == path:

@@ -40,6 +40,7 @@ from desktop_app.history import Conversation, ConversationStore, Source, read_co
 from desktop_app.search_panel import SearchPanel
 from desktop_app.sources_view import SourcesView
 from desktop_app.status_bar import CairnStatusBar
+from desktop_app.summary_actions import add_file_actions, export_conversation, summary_question
 from desktop_app.welcome import SAMPLE_FOLDER_NAME, WelcomePage, copy_samples, describe_models
 
 if TYPE_CHECKING:  # imported when first opened: pydantic costs ~0.3 s of start-up
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
                                               QKeySequence.StandardKey.Open)
         self.new_action = self._action(file_menu, "&New Conversation", self.new_conversation,
                                        QKeySequence.StandardKey.New)
+        self.export_action = self._action(file_menu, "&Export Conversation…", self.export)
         file_menu.addSeparator()
         self.settings_action = self._action(file_menu, "&Settings…", self.open_settings,
                                             QKeySequence("Ctrl+,"))
@@ -230,6 +232,10 @@ class MainWindow(QMainWindow):
         )
         self.search_panel.hit_activated.connect(self._on_citation_activated)
         self.folders_panel.stats_updated.connect(self.status.set_folder_stats)
+        self.summary_actions = add_file_actions(self.folders_panel.table,
+                                                self.folders_panel.selected_paths, self.ask_about)
+        self.search_panel.summarize_requested.connect(
+            lambda path: self.ask_about(summary_question([path])))
 
     def _read_history(self) -> None:
         """Read the saved conversations on the pool (the file can be megabytes of JSON)."""
@@ -374,6 +380,15 @@ class MainWindow(QMainWindow):
             return
         self.show_tab(0)
         self.ask_panel.new_conversation()
+
+    def ask_about(self, question: str) -> bool:
+        """Ask in the Ask view (a Summarize / Compare action writes an `@file` question)."""
+        self.show_tab(0)
+        return self.ask_panel.ask(question)
+
+    def export(self) -> Path | None:
+        """File ▸ Export Conversation…: the current conversation as Markdown with links."""
+        return export_conversation(self, self.ask_panel.conversation)
 
     def focus_search(self) -> None:
         if self.search_panel is None:

@@ -32,10 +32,12 @@ class SearchPanel(QWidget):
     Signals:
         results_shown(object): the list of Source now listed (numbered 1..n).
         hit_activated(object, int): (all result Sources, number) a result was clicked.
+        summarize_requested(str): "Summarize file" was clicked on a result (its file's path).
     """
 
     results_shown = Signal(object)
     hit_activated = Signal(object, int)
+    summarize_requested = Signal(str)
 
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -143,7 +145,8 @@ class SearchPanel(QWidget):
             blocks.append(
                 f"<p><a href='hit:{s.number}'><b>{html.escape(s.label)}</b></a><br/>"
                 f"{highlight_snippet(s.snippet or s.text[:300], colors)}<br/>"
-                f"<small style='color:{colors.muted};'>{html.escape(s.anchor.path)}</small></p>"
+                f"<small style='color:{colors.muted};'>{html.escape(s.anchor.path)}</small>"
+                f" <small><a href='summarize:{s.number}'>Summarize file</a></small></p>"
             )
         self.view.setHtml("".join(blocks))
 
@@ -152,6 +155,8 @@ class SearchPanel(QWidget):
         text = url.toString()
         if text.startswith("hit:"):
             self.hit_activated.emit(self.results, int(text[4:]))
+        elif text.startswith("summarize:") and (n := int(text[10:])) <= len(self.results):
+            self.summarize_requested.emit(self.results[n - 1].anchor.path)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light/dark switch: re-render rich text

@@ -32,6 +32,16 @@ from indexer.answer.answering import (
 from indexer.answer.retrieval import Retriever
 from indexer.answer.shared_search import SharedSearch
 from indexer.answer.traces import TraceStore, hit_to_dict
+from indexer.answer.whole_document import (
+    DocumentAnswerer,
+    DocumentItem,
+    DocumentMode,
+    chunk_hits,
+    document_request,
+    mode_for,
+    resolve_names,
+    split_mentions,
+)
 from indexer.collection_sets import Collections, in_scope, scoped_folders
 from indexer.config import Settings, save_settings
 from indexer.credentials import read_chat_api_key
@@ -503,9 +513,14 @@ class KnowledgeBase:
         Call from a worker thread; set `cancel` to stop between tokens. `collection`: answer
         from that collection's folders only (the answer cache serves unscoped questions only).
         """
-        _, pipeline, _ = self._require_open()
+        store, pipeline, _ = self._require_open()
         if not question.strip():
             raise UserInputError("The question is empty.")
+        names, rest = split_mentions(question)  # `@report.pdf`: read the whole file
+        if names and resolve_names(names, paths := [f.path for f in store.list_files()])[0]:
+            mode, instruction = mode_for(rest, len(names))
+            yield from self.stream_documents(names, mode, instruction, cancel, indexed=paths)
+            return
         answerer = self._answerer()
         if self.collections.scope(collection) is not None:
             answerer = answerer.with_search(lambda q, k: self.search(q, k, collection=collection))
@@ -549,3 +564,25 @@ class KnowledgeBase:
         if final is None:  # pragma: no cover - stream always ends with an Answer
             raise CairnError("No answer was produced.")
         return final
+
+    def stream_documents(self, files: Sequence[str], mode: DocumentMode = "summarize",
+                         instruction: str = "", cancel: threading.Event | None = None,
+                         indexed: Sequence[str] | None = None) -> Iterator[DocumentItem]:
+        """Summarize / list / compare / ask over EVERY chunk of `files` (paths or file names):
+        map-reduce with the chat model (`indexer/answer/whole_document.py`); `DocumentProgress`
+        items, the text, then one `Answer`. Embedding pauses meanwhile, as for `stream`."""
+        store, pipeline, _ = self._require_open()
+        request = document_request(files, mode, instruction,
+                                   indexed or [f.path for f in store.list_files()])
+        s = self.settings
+        answerer = DocumentAnswerer(lambda p: chunk_hits(store.chunks_for_file(p)),
+                                    self._chat_model, context_size=s.n_ctx,
+                                    answer_tokens=s.max_answer_tokens, temperature=s.temperature)
+        with pipeline.answering():
+            yield from answerer.stream(request, cancel)
+
+    def _chat_model(self) -> ChatModel:
+        try:
+            return self.hub.generator()
+        except ModelError as exc:
+            raise ModelUnavailableError(exc.message, hint=exc.hint) from exc

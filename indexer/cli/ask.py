@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, highlight, make_kb, run
+from indexer.cli.summarize import stream_to_console
 
 
 def ask(
@@ -22,8 +23,14 @@ def ask(
     top_k: int | None = typer.Option(None, "--top-k", min=1, max=50),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ignore the answer cache."),
     collection: str | None = typer.Option(None, "--collection", "-c", help=COLLECTION_HELP),
+    files: list[str] | None = typer.Option(  # noqa: B008
+        None, "--files", help="Read these whole files (every passage) instead of searching."),
 ) -> None:
     """Answer a question from your documents, with citations."""
+    if files:  # whole-document answering (indexer/cli/summarize.py)
+        run(lambda: stream_to_console(files, "ask", question, as_json=as_json, model=model))
+        return
+
     def go() -> None:
         from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
         from indexer.answer.traces import answer_to_dict

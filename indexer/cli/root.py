@@ -18,6 +18,7 @@ from indexer.cli import (
     privacy,
     search,
     serving,
+    summarize,
     trace,
 )
 from indexer.cli.common import State
@@ -59,6 +60,7 @@ app.command()(search.search)
 app.command()(indexing.status)
 app.command()(privacy.privacy)
 app.command()(ask.ask)
+app.command()(summarize.summarize)
 app.command()(serving.mcp)
 app.command()(serving.serve)
 app.add_typer(evaluate.eval_app, name="eval")

@@ -1,0 +1,192 @@
+"""Notes with sources: the unit a whole-document answer is built from (map → reduce → text).
+
+A map step turns a window of a file's passages into short notes; each note keeps the chunks it
+cites (`SearchHit`s, carrying their page / section anchors), never a bare `[n]`: the numbers a
+model writes only mean something inside the prompt it read. A reduce step reads notes numbered
+afresh and its reply's markers are mapped back to the notes' sources the same way, so a cited
+page survives any number of merges. `render` renumbers every source once, at the end.
+
+Pure functions, no models: the prompts and the parsing of replies, testable on strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from indexer.answer.citations import (
+    attribute_citations,
+    check_grounding,
+    content_words,
+    is_refusal,
+    parse_citations,
+    repoint_citations,
+)
+from indexer.answer.passages import redact_instructions
+from indexer.records import SearchHit
+
+_BULLET_RE = re.compile(r"^\s*(?:(?:[-*•]+|\d{1,2}[.)])\s*)+")
+_NONE_RE = re.compile(r"^\W*(?:none|n/a|nothing|no (?:items?|points?|facts?))\W*$", re.IGNORECASE)
+_DUPLICATE_OVERLAP = 0.85  # Jaccard of content words from which two notes say the same
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One point of a whole-document answer and the chunks it comes from (document order)."""
+
+    text: str
+    sources: tuple[SearchHit, ...]
+
+
+def note_lines(reply: str) -> list[str]:
+    """The lines of a model's reply that are notes: bullets stripped, "none" and refusals out."""
+    lines = []
+    for raw in reply.splitlines():
+        line = _BULLET_RE.sub("", raw).strip()
+        if not line or _NONE_RE.match(line) or is_refusal(line) or line.endswith(":"):
+            continue
+        lines.append(line)
+    return lines
+
+
+def parse_notes(reply: str, passages: Sequence[SearchHit], texts: Sequence[str]) -> list[Note]:
+    """Notes from a reply over numbered `passages` (their shown `texts`), each with its sources.
+
+    A line without a marker gets the passage that says it (`attribute_citations`); a marker
+    that points at the wrong passage is moved to the one that says it (`repoint_citations`);
+    a line that no passage supports is dropped — a note without a source is the model's memory.
+    """
+    notes: list[Note] = []
+    for line in note_lines(reply):
+        fixed = repoint_citations(attribute_citations(line, texts), texts)
+        parsed = parse_citations(fixed, len(passages))
+        text = parsed.text
+        if not parsed.cited or not content_words(strip_markers(text)):
+            continue
+        if not all(v.supported for v in check_grounding(text, texts)):
+            continue
+        notes.append(Note(strip_markers(text), tuple(passages[n - 1] for n in parsed.cited)))
+    return notes
+
+
+def parse_merged(reply: str, notes: Sequence[Note]) -> list[Note]:
+    """Notes from a reduce reply over numbered `notes`: markers map to those notes' sources."""
+    texts = [n.text for n in notes]
+    out: list[Note] = []
+    for line in note_lines(reply):
+        parsed = parse_citations(attribute_citations(line, texts, min_support=0.4), len(notes))
+        if not parsed.cited or not content_words(strip_markers(parsed.text)):
+            continue
+        sources = [s for n in parsed.cited for s in notes[n - 1].sources]
+        out.append(Note(strip_markers(parsed.text), tuple(_unique(sources))))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """The text without `[n]` markers (nor a bullet a leading "[1] - …" left behind)."""
+    return _BULLET_RE.sub("", re.sub(r"\s*\[\d+\]", "", text).strip()).strip()
+
+
+def _unique(hits: Sequence[SearchHit]) -> list[SearchHit]:
+    seen: dict[str, SearchHit] = {}
+    for hit in hits:
+        seen.setdefault(hit.chunk_id, hit)
+    return list(seen.values())
+
+
+def dedupe(notes: Sequence[Note]) -> list[Note]:
+    """Drop notes that repeat an earlier one (overlapping windows, a point made twice); the
+    kept note gains the repeat's sources."""
+    kept: list[Note] = []
+    words: list[set[str]] = []
+    for note in notes:
+        w = content_words(note.text)
+        twin = next((i for i, k in enumerate(words) if same_point(w, k)), None)
+        if twin is None:
+            kept.append(note)
+            words.append(w)
+        else:
+            kept[twin] = Note(kept[twin].text, tuple(_unique([*kept[twin].sources,
+                                                              *note.sources])))
+    return kept
+
+
+def same_point(a: set[str], b: set[str]) -> bool:
+    """One note repeats the other: all of one's content words are in the other, or nearly all
+    are shared. "The timeout is 30 s" and "The timeout is 45 s" differ in a word: two points."""
+    if not a or not b:
+        return False
+    return a <= b or b <= a or len(a & b) / len(a | b) >= _DUPLICATE_OVERLAP
+
+
+def format_numbered(items: Sequence[tuple[str, str]]) -> str:
+    """`[n] (label)\\ntext` blocks, the passage format the answer prompts and FakeGenerator use."""
+    return "\n\n".join(f"[{n}] ({label})\n{text.strip()}"
+                       for n, (label, text) in enumerate(items, 1))
+
+
+def passage_items(passages: Sequence[SearchHit]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Labels and redacted texts of passages as the model reads them."""
+    texts = [redact_instructions(p.text).replace("\n\n", "\n") for p in passages]
+    return [(f"source: {p.anchor.label()}", t) for p, t in zip(passages, texts, strict=True)], texts
+
+
+def note_items(notes: Sequence[Note]) -> list[tuple[str, str]]:
+    return [(f"from {_pages(n.sources)}", n.text) for n in notes]
+
+
+def _pages(hits: Sequence[SearchHit]) -> str:
+    return ", ".join(dict.fromkeys(h.anchor.label() for h in hits))
+
+
+def render(parts: Sequence[tuple[str, Sequence[Note]]],
+           prose: Sequence[tuple[str, Sequence[SearchHit]]] = ()) -> tuple[str, list[SearchHit]]:
+    """Markdown text with `[n]` markers and the cited chunks, numbered 1..n in order of use.
+
+    `prose`: sentences (e.g. an overview) with their sources, written first as one paragraph;
+    `parts`: (heading, notes) sections of bullet points, a heading "" for none.
+    """
+    numbers: dict[str, int] = {}
+    cited: list[SearchHit] = []
+
+    def marks(sources: Sequence[SearchHit]) -> str:
+        out = []
+        for hit in sources:
+            if hit.chunk_id not in numbers:
+                numbers[hit.chunk_id] = len(cited) + 1
+                cited.append(hit)
+            out.append(f"[{numbers[hit.chunk_id]}]")
+        return "".join(dict.fromkeys(out))
+
+    blocks: list[str] = []
+    if prose:
+        blocks.append(" ".join(f"{_sentence(text)} {marks(src)}".strip() for text, src in prose))
+    for heading, notes in parts:
+        if not notes:
+            continue
+        lines = [f"- {_sentence(n.text)} {marks(n.sources)}" for n in notes]
+        blocks.append((f"**{heading}**\n" if heading else "") + "\n".join(lines))
+    return "\n\n".join(blocks), cited
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?:;" else text + "."
+
+
+def fit_groups(items: Sequence[str], budget: int, count_tokens: Callable[[str], int],
+               overhead: int = 12) -> list[list[int]]:
+    """Indices of `items` in consecutive groups whose token counts fit `budget` (an item longer
+    than the budget is a group of its own: the caller cuts it)."""
+    groups: list[list[int]] = []
+    used = 0
+    for i, item in enumerate(items):
+        cost = count_tokens(item) + overhead
+        if groups and used + cost <= budget:
+            groups[-1].append(i)
+            used += cost
+        else:
+            groups.append([i])
+            used = cost
+    return groups
