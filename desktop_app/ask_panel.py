@@ -28,7 +28,7 @@ from desktop_app.history import Conversation, ConversationStore, Source, TurnRec
 from desktop_app.rendering import answer_html, plain_answer, streaming_html
 from desktop_app.theme import colors_for
 from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
-from indexer.answer.whole_document import DocumentProgress
+from indexer.answer.document_notes import DocumentProgress
 
 if TYPE_CHECKING:
     from desktop_app.app import Controller

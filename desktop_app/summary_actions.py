@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QMessageBox, QWidg
 
 from desktop_app.conversation_export import conversation_to_markdown, export_file_name
 from desktop_app.history import Conversation
-from indexer.answer.whole_document import DocumentProgress
+from indexer.answer.document_notes import DocumentProgress
 
 
 def mention(path: str) -> str:

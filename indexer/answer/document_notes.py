@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from indexer.answer.citations import (
     attribute_citations,
@@ -25,6 +26,21 @@ from indexer.answer.citations import (
 )
 from indexer.answer.passages import redact_instructions
 from indexer.records import SearchHit
+
+
+# Here, not in whole_document, so the window can name it without importing the search stack
+# (lancedb, pyarrow) at start-up: tests/desktop_app/test_startup.py checks that.
+@dataclass(frozen=True, slots=True)
+class DocumentProgress:
+    """Where a whole-document answer is: `stage` ("reading" a window of a file, "merging"
+    notes, "writing" the result), `step` of `steps` model calls done, and the estimated
+    seconds left (None until one call has been timed). `label` names the place being read."""
+
+    stage: Literal["reading", "merging", "comparing", "writing"]
+    step: int
+    steps: int
+    eta_s: float | None
+    label: str = ""
 
 _BULLET_RE = re.compile(r"^\s*(?:(?:[-*•]+|\d{1,2}[.)])\s*)+")
 _NONE_RE = re.compile(r"^\W*(?:none|n/a|nothing|no (?:items?|points?|facts?))\W*$", re.IGNORECASE)

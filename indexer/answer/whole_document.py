@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from indexer.answer.answering import Answer, AnswerToken, make_citations
 from indexer.answer.citations import content_words, split_sentences
 from indexer.answer.document_notes import (
+    DocumentProgress,
     Note,
     dedupe,
     fit_groups,
@@ -86,19 +87,6 @@ class DocumentRequest:
         if self.mode == "compare":
             return f"Compare {' and '.join(os.path.basename(p) for p in self.paths)}"
         return f"Summarize {names}" + (f": {self.instruction}" if self.instruction else "")
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentProgress:
-    """Where a whole-document answer is: `stage` ("reading" a window of a file, "merging"
-    notes, "writing" the result), `step` of `steps` model calls done, and the estimated
-    seconds left (None until one call has been timed). `label` names the place being read."""
-
-    stage: Literal["reading", "merging", "comparing", "writing"]
-    step: int
-    steps: int
-    eta_s: float | None
-    label: str = ""
 
 
 DocumentItem = DocumentProgress | AnswerToken | Answer
