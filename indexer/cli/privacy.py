@@ -22,8 +22,8 @@ from indexer.runtime import (
     GUARD_COVERS,
     GUARD_DOES_NOT_COVER,
     NATIVE_OFF_ENV,
-    endpoint_address,
     guard_status,
+    model_server_address,
     read_download_log,
 )
 from indexer.storage.shared_location import shared_location
@@ -95,10 +95,10 @@ def privacy(
 
 def _model_server(settings: Settings) -> dict[str, str] | None:
     """The team model server answers come from, when one is configured."""
-    if settings.generator_backend != "server":
+    address = model_server_address(settings)
+    if address is None:
         return None
-    host, port = endpoint_address(settings.chat_endpoint)
-    return {"address": f"{host}:{port}", "url": settings.chat_endpoint,
+    return {"address": address, "url": settings.chat_endpoint,
             "sent": "the question and the passages Cairn retrieved for it"}
 
 
