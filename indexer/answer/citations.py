@@ -90,6 +90,20 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if p and _WORD_RE.search(p)]
 
 
+def sentence_pieces(text: str) -> list[tuple[str, str]]:
+    """(sentence, the separator after it) pairs that join back to `text` exactly: for code that
+    drops some sentences and must keep the rest as written (a wrong split, e.g. after "Dr.",
+    then costs nothing)."""
+    pieces = re.split(f"({_SENTENCE_RE.pattern})", text)
+    pieces.append("")
+    return [(pieces[i], pieces[i + 1]) for i in range(0, len(pieces) - 1, 2)]
+
+
+def has_words(text: str) -> bool:
+    """Whether `text` has a word or number (not only punctuation / whitespace)."""
+    return bool(_WORD_RE.search(text))
+
+
 def map_sentences(text: str, change: Callable[[str], str]) -> str:
     """Apply `change` to every sentence, keeping the separators (spaces, newlines) as they were."""
     pieces = re.split(f"({_SENTENCE_RE.pattern})", text)

@@ -192,14 +192,16 @@ def _sentence(text: str) -> str:
 
 
 def fit_groups(items: Sequence[str], budget: int, count_tokens: Callable[[str], int],
-               overhead: int = 12) -> list[list[int]]:
-    """Indices of `items` in consecutive groups whose token counts fit `budget` (an item longer
-    than the budget is a group of its own: the caller cuts it)."""
+               overhead: int = 12, max_items: int | None = None) -> list[list[int]]:
+    """Indices of `items` in consecutive groups whose token counts fit `budget`, of at most
+    `max_items` each (an item longer than the budget is a group of its own: the caller cuts
+    it)."""
     groups: list[list[int]] = []
     used = 0
     for i, item in enumerate(items):
         cost = count_tokens(item) + overhead
-        if groups and used + cost <= budget:
+        room = max_items is None or (bool(groups) and len(groups[-1]) < max_items)
+        if groups and room and used + cost <= budget:
             groups[-1].append(i)
             used += cost
         else:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from indexer.answer.answering import Answer, AnswerToken, make_citations
-from indexer.answer.citations import content_words, split_sentences
+from indexer.answer.citations import content_words
 from indexer.answer.document_notes import (
     DocumentProgress,
     Note,
@@ -49,6 +49,7 @@ from indexer.answer.document_notes import (
 )
 from indexer.answer.passages import merge_neighbours
 from indexer.answer.retrieval import anchor_from_row
+from indexer.answer.running_text import readable
 from indexer.errors import UserInputError
 from indexer.records import SearchHit
 
@@ -123,8 +124,10 @@ class DocumentAnswerer:
     chat model (which also counts tokens). `window_tokens` caps a map window: given 30 pages
     (~1,100 tokens) at once the 0.5B wrote notes on the first four and stopped, and the 1.5B
     kept 1 of 2 planted points per 16-page window; at ~220 tokens (4-8 short pages) the 0.5B
-    kept 3 of 5 on the 30-page test report. `note_tokens` caps a map reply, `answer_tokens`
-    the final one.
+    kept 3 of 5 on the 30-page test report. `window_passages` caps the passages of a window:
+    given six short pages the 0.5B still wrote notes on the first four and stopped (with the
+    page furniture gone, `running_text`, and at most four passages it kept all five).
+    `note_tokens` caps a map reply, `answer_tokens` the final one.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class DocumentAnswerer:
         *,
         context_size: int,
         window_tokens: int = 220,
+        window_passages: int = 4,
         passage_tokens: int = 320,
         note_tokens: int = 360,
         answer_tokens: int = 320,
@@ -144,6 +148,7 @@ class DocumentAnswerer:
         self._generator = generator
         self.context_size = context_size
         self.window_tokens = window_tokens
+        self.window_passages = window_passages
         self.passage_tokens = passage_tokens
         self.note_tokens = note_tokens
         self.answer_tokens = answer_tokens
@@ -160,9 +165,9 @@ class DocumentAnswerer:
     def passages_of(self, path: str, count: Callable[[str], int]) -> list[SearchHit]:
         """The file's chunks in order, overlapping neighbours of one page / section merged into
         one passage (up to `passage_tokens`): the overlap is read once, a page cited once.
-        Repeated sentences (running headers, footers, boilerplate) are read once too."""
+        Running headers and footers are not read, repeated sentences once (`running_text`)."""
         out: list[SearchHit] = []
-        for hit in read_once(self._chunks(path)):
+        for hit in readable(self._chunks(path)):
             merged = merge_neighbours(out[-1], hit) if out else None
             if merged is not None and count(merged.text) <= self.passage_tokens:
                 out[-1] = merged
@@ -173,7 +178,8 @@ class DocumentAnswerer:
     def windows(self, passages: Sequence[SearchHit], budget: int,
                 count: Callable[[str], int]) -> list[list[SearchHit]]:
         limit = min(budget, self.window_tokens)
-        groups = fit_groups([p.text for p in passages], limit, count)
+        groups = fit_groups([p.text for p in passages], limit, count,
+                            max_items=self.window_passages)
         return [[_fit(passages[i], budget, count) for i in g] for g in groups]
 
     # ------------------------------------------------------------------ the stream
@@ -259,7 +265,8 @@ class DocumentAnswerer:
         items, texts = passage_items(window)
         # About one note per 80 tokens read: a fixed small cap made the 0.5B stop after the
         # first six lines of a 30-page window and drop the points after them.
-        k = max(3, min(12, sum(model.count_tokens(t) for t in texts) // 80))
+        # A passage may hold a point of its own: never fewer notes allowed than passages.
+        k = max(3, len(window), min(12, sum(model.count_tokens(t) for t in texts) // 80))
         user = (f"Passages from {_name(window[0].anchor.path)}:\n\n{format_numbered(items)}"
                 f"\n\n{_map_task(request, k)}")
         reply = self.complete(model, user, self.note_tokens, cancel, clock)
@@ -358,35 +365,6 @@ def repeats_a_note(sentence: Note, notes: Sequence[Note]) -> bool:
     """An overview sentence that only copies a key point (listed below it anyway)."""
     words = content_words(sentence.text)
     return any(same_point(words, content_words(n.text)) for n in notes)
-
-
-def read_once(hits: Sequence[SearchHit]) -> list[SearchHit]:
-    """Hits with every sentence an earlier hit already said removed (hits left empty dropped).
-
-    A repeated sentence adds nothing to a summary but prefill time, and a small model asked for
-    "the most important points" of pages that repeat a boilerplate line picks that line over
-    the one point made once (seen with the 1.5B on the generated 50-page report: 3 of 5 planted
-    points kept). Chunk overlap is not a repeat: only sentences seen in a hit that does not
-    overlap this one's span are removed.
-    """
-    seen: dict[str, int] = {}  # normalised sentence → char_end of the hit that said it
-    out: list[SearchHit] = []
-    for hit in hits:
-        kept = []
-        for sentence in split_sentences(hit.text):
-            key = " ".join(re.findall(r"\w+", sentence.lower()))
-            said_at = seen.get(key)
-            if said_at is not None and said_at <= hit.anchor.char_start:
-                continue
-            seen.setdefault(key, hit.anchor.char_end)
-            kept.append(sentence)
-        if len(kept) == len(split_sentences(hit.text)):
-            out.append(hit)
-        elif kept:
-            from dataclasses import replace
-
-            out.append(replace(hit, text="\n".join(kept)))
-    return out
 
 
 def _final_tokens(request: DocumentRequest, answer_tokens: int) -> int:

@@ -216,7 +216,7 @@ def test_compare_of_identical_files_says_so_without_the_model() -> None:
 
 
 def test_repeated_boilerplate_is_read_once() -> None:
-    from indexer.answer.whole_document import read_once
+    from indexer.answer.running_text import read_once
 
     doc = [hit(n, f"Confidential draft. Page {n} point is item{n}x.") for n in range(1, 4)]
     kept = read_once(doc)
@@ -232,3 +232,17 @@ def test_overview_sentences_that_copy_a_key_point_are_left_out() -> None:
     _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
     assert answer.text.startswith("**Key points**")
     assert answer.text.count("item2x") == 1
+
+
+def test_a_window_of_short_pages_holds_at_most_window_passages() -> None:
+    # Short pages (a line each) all fit one window's tokens; a small model writes notes on a
+    # window's first few passages and stops, so a window holds at most `window_passages`.
+    doc = [hit(n, f"Page {n} fact is item{n}x.") for n in range(1, 11)]
+    model = ScriptedModel()
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024,
+                                window_passages=4)
+    _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
+    assert answer.stats["chunks_windows"] == 3
+    assert all(f"item{n}x" in answer.text for n in range(1, 11))
+    first = model.prompts[0]
+    assert "Write at most 4 notes" in first
