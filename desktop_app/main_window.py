@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
 
         self.conversations.conversation_selected.connect(self._on_conversation_selected)
         self.collections.collection_selected.connect(self._on_collection_selected)
+        self.collections.collection_selected.connect(self.folders_panel.set_collection)
         self.collections.collection_moved.connect(self._on_collection_moved)
         self.conversations.new_requested.connect(self.new_conversation)
         self.ask_panel.sources_shown.connect(self._on_sources_shown)
@@ -351,8 +352,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def add_folder(self, folder: Path | str) -> bool:
-        """Index `folder` (queued by the controller while the index opens)."""
-        added = self.controller.add_folder(folder)
+        """Index `folder` (queued by the controller while the index opens); with a collection
+        chosen it joins that collection too, wherever it was dropped (the Folders panel's rule)."""
+        assert self.folders_panel is not None
+        added = self.folders_panel.add_folder(folder)
         if added and self.controller.kb is None and self.pages.currentWidget() is self.welcome:
             self.welcome.set_ready(False, f"Opening the index… {Path(folder).name} is read as "
                                    "soon as it is open.")
@@ -480,8 +483,11 @@ class MainWindow(QMainWindow):
     def _on_collection_moved(self, old: str, new: str | None) -> None:
         """A collection was renamed (its conversations follow) or deleted (they join all)."""
         assert self.store is not None and self.conversations is not None
+        assert self.folders_panel is not None
         self.store.move_collection(old, new)
         self.conversations.refresh()
+        if self.folders_panel.collection == old:
+            self.folders_panel.set_collection(new)
 
     @Slot(object)
     def _on_conversation_changed(self, conversation: Conversation) -> None:
