@@ -4,7 +4,8 @@ Real KnowledgeBase and LanceDB in the test's home, fake models (as test_collecti
 A person with three folders makes a collection of two: the Folders panel then lists those two,
 their files only, under a line naming the collection; "All folders" lists all three again. A
 folder added while the collection is shown joins it (and is indexed); Remove takes it out of the
-collection only.
+collection only. Closing the window and opening a new one over the same home starts in the same
+collection; if it was deleted meanwhile (outside the window), the window starts in all folders.
 Set CAIRN_SCREENSHOT_DIR to also save the filtered panel's screenshot there.
 """
 
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from desktop_app.window_state import WindowState
 from tests.desktop_app.conftest import WindowFactory, wait_indexed
 
 TIMEOUT_MS = 10_000
@@ -107,3 +109,61 @@ def test_folder_added_in_a_collection_joins_it(
     assert (moss / "moss.md").exists()
     window.collections.select(None)
     assert str(moss) in _shown(panel)
+
+
+def test_the_chosen_collection_survives_a_restart(
+    qtbot: Any, window_factory: WindowFactory, tmp_path: Path, cairn_home: Path
+) -> None:
+    root = tmp_path / "docs"
+    first = _open_with_collection(qtbot, window_factory, root)
+    first.close()
+    assert WindowState.for_home(cairn_home).collection == "Water"
+
+    second = window_factory()  # a new window over the same home
+    second.show_tab(2)
+    switcher, panel = second.collections, second.folders_panel
+    assert switcher.current == "Water"  # restored from the settings, before the first read
+    assert second.controller.collection == "Water"
+    qtbot.waitUntil(lambda: switcher.combo.count() == 2 and switcher.names() == ["Water"],
+                    timeout=TIMEOUT_MS)
+    assert switcher.current == "Water"
+    qtbot.waitUntil(lambda: _shown(panel) == [str(root / "birds"), str(root / "fish")],
+                    timeout=TIMEOUT_MS)
+    assert "“Water”" in panel.scope_line.text()
+
+    switcher.select(None)  # and "all folders" is remembered too
+    second.close()
+    assert WindowState.for_home(cairn_home).collection is None
+    third = window_factory()
+    qtbot.waitUntil(lambda: third.collections.names() == ["Water"], timeout=TIMEOUT_MS)
+    assert third.collections.current is None and third.controller.collection is None
+
+
+def test_a_deleted_remembered_collection_falls_back_to_all(
+    qtbot: Any, window_factory: WindowFactory, tmp_path: Path, cairn_home: Path
+) -> None:
+    from indexer.config import load_settings, save_settings
+
+    root = tmp_path / "docs"
+    first = _open_with_collection(qtbot, window_factory, root)
+    assert first.collections.create("Plants", [root / "ferns"])
+    qtbot.waitUntil(lambda: first.collections.current == "Plants", timeout=TIMEOUT_MS)
+    first.close()
+    assert WindowState.for_home(cairn_home).collection == "Plants"
+    settings = load_settings(cairn_home)  # deleted outside the window (`cairn collection ...`)
+    settings.collections = {"Water": settings.collections["Water"]}
+    save_settings(settings, keys={"collections"})
+
+    second = window_factory(wait_open=False)
+    switcher, panel = second.collections, second.folders_panel
+    chosen: list[str | None] = []
+    switcher.collection_selected.connect(chosen.append)  # before the settings arrive
+    second.show_tab(2)
+    qtbot.waitUntil(lambda: switcher.names() == ["Water"], timeout=60_000)
+    assert "Plants" not in chosen  # never chosen, not even for a moment
+    assert switcher.current is None and second.controller.collection is None
+    assert switcher.combo.count() == 2  # all folders and Water; no trace of Plants
+    qtbot.waitUntil(lambda: len(_shown(panel)) == 3, timeout=TIMEOUT_MS)
+    assert panel.collection is None and panel.scope_line.isHidden()
+    assert not second.notice.isVisible()  # silently
+    assert WindowState.for_home(cairn_home).collection is None
