@@ -9,6 +9,7 @@ collection's files and indexing progress. Collections live in the core
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,24 @@ class CollectionSwitcher(QWidget):
     def select(self, name: str | None) -> None:
         index = self.combo.findData(name) if name is not None else 0
         self.combo.setCurrentIndex(max(index, 0))
+
+    def restore(self, name: str | None, known: Collection[str]) -> bool:
+        """Start in `name`, the collection chosen last time, if it is one of `known` (the
+        settings' collections); otherwise stay in all folders, silently: it was deleted or
+        renamed outside the window (`cairn collection delete`), and there is nothing to do.
+
+        Called as soon as the settings are read, before the index opens, so that a question
+        asked meanwhile is asked in it; the first read of the collections adds the others.
+        """
+        if name is None or name not in known or self.current is not None:
+            return False
+        self._filling = True
+        try:
+            self.combo.addItem(name, name)
+        finally:
+            self._filling = False
+        self.combo.setCurrentIndex(self.combo.count() - 1)  # emits collection_selected
+        return True
 
     @Slot()
     def reload(self) -> None:

@@ -4,6 +4,12 @@ Per-folder figures (files done/total, failed) come from `KnowledgeBase.files()` 
 refreshed at most twice a second while files change; the stage, current file and ETA come from
 the throttled `ProgressUpdated` events and are shown on the folder being worked on. Failed files
 show their reason and can be retried; any file can be shown in its folder.
+
+With a collection chosen in the switcher, the panel shows that collection's folders only (their
+files, progress and summary) under a line that names it, and its buttons act on the collection:
+a folder added joins it, Remove takes a folder out of it (still indexed). "All folders" shows
+every watched folder again. A collection's folders are read from `kb.collections` when the
+file list arrives, so a rename, a deletion or a folder added elsewhere shows at the next reload.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.sources_view import open_externally, show_in_folder
+from indexer.collection_sets import in_scope
 from indexer.events import ProgressUpdated
 
 if TYPE_CHECKING:
@@ -142,8 +149,11 @@ class FoldersPanel(QWidget):
         super().__init__(parent)
         self._controller = controller
         self.setAcceptDrops(True)
-        self.folders: list[str] = []
-        self.records: list[Any] = []
+        self.collection: str | None = None  # the collection shown (None: all folders)
+        self.watched: list[str] = []  # every watched folder
+        self.folders: list[str] = []  # the folders shown: the collection's, or all watched
+        self.records: list[Any] = []  # the shown folders' files
+        self._all_records: list[Any] = []  # every indexed file, as last read
         self.stats: dict[str, dict[str, int]] = {}
         self._progress: ProgressUpdated | None = None
         self._bars: dict[str, QProgressBar] = {}
@@ -161,6 +171,10 @@ class FoldersPanel(QWidget):
         self.summary = QLabel(self)
         self.summary.setObjectName("indexSummary")
         self.summary.setWordWrap(True)
+        self.scope_line = QLabel(self)  # which collection is shown; hidden for all folders
+        self.scope_line.setObjectName("folderScope")
+        self.scope_line.setWordWrap(True)
+        self.scope_line.hide()
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("folderTree")
@@ -210,6 +224,7 @@ class FoldersPanel(QWidget):
         fl = QVBoxLayout(folders_box)
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addLayout(top)
+        fl.addWidget(self.scope_line)
         fl.addWidget(self.summary)
         fl.addWidget(self.tree, 1)
         file_bar = QHBoxLayout()
@@ -237,26 +252,56 @@ class FoldersPanel(QWidget):
         controller.progress_updated.connect(self._on_progress_updated)
         controller.folders_changed.connect(self._on_folders_changed)
         controller.indexing_paused.connect(self._on_indexing_paused)
+        controller.collections_changed.connect(lambda _c: self.reload())
         self._update_buttons()
 
     # ------------------------------------------------------------------ folders
     @Slot()
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to index")
+        title = "Choose a folder to index"
+        if self.collection is not None:
+            title = f"Choose a folder to index and add to “{self.collection}”"
+        folder = QFileDialog.getExistingDirectory(self, title)
         if folder:
             self.add_folder(folder)
 
     def add_folder(self, folder: str | Path) -> bool:
-        return self._controller.add_folder(folder)
+        """Index `folder`; with a collection shown, also add it to that collection.
+
+        Why no question first: a collection's folder is watched and indexed like any other, so
+        it is in "All folders" either way; adding it to the collection on screen only makes it
+        show up where the person is looking (as adding to a playlist that is open adds to the
+        library too). Nothing is lost, and Remove (from the collection) undoes it. The scope
+        line says so beforehand ("folders added here join it"), and the file dialog's title.
+        """
+        name = self.collection
+        if name is None:
+            return self._controller.add_folder(folder)
+        return self._controller.change_collections(
+            "Adding the folder", lambda kb: kb.collections.add(name, folder))
 
     def selected_folder(self) -> str | None:
         item = self.tree.currentItem()
         return item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
 
     def remove_selected(self, confirm: bool = True) -> bool:
+        """Stop indexing the selected folder; with a collection shown, only take it out of the
+        collection (it stays indexed under All folders: the collection is a view)."""
         folder = self.selected_folder()
         if folder is None:
             return False
+        name = self.collection
+        if name is not None:
+            if confirm:
+                answer = QMessageBox.question(
+                    self, "Remove from collection",
+                    f"Take {folder} out of the collection “{name}”?\n\nIt stays indexed and "
+                    "searchable under All folders; no file is touched.")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return False
+            return self._controller.change_collections(
+                "Taking the folder out of the collection",
+                lambda kb: kb.collections.remove(name, folder))
         if confirm:
             answer = QMessageBox.question(
                 self,
@@ -285,6 +330,41 @@ class FoldersPanel(QWidget):
         self.set_folders([str(f) for f in folders])
 
     def set_folders(self, folders: list[str]) -> None:
+        """The watched folders; the tree shows them, or the shown collection's share of them."""
+        self.watched = list(folders)
+        self._show_folders(self._scope())
+
+    def set_collection(self, name: str | None) -> None:
+        """Show one collection's folders and files (None: every watched folder)."""
+        self.collection = name
+        self._show_records(self._all_records)
+
+    def _scope(self) -> list[str] | None:
+        """The shown collection's folders; None for all folders, before the index is open, or
+        when the collection is gone (the switcher goes back to all folders then)."""
+        kb = self._controller.kb
+        if self.collection is None or kb is None:
+            return None
+        folders = kb.collections.as_dict().get(self.collection)
+        return None if folders is None else [str(f) for f in folders]
+
+    def _show_folders(self, scope: list[str] | None) -> None:
+        shown = self.watched if scope is None else scope
+        if scope is None:
+            self.scope_line.hide()
+        else:
+            n = len(scope)
+            self.scope_line.setText(
+                f"Showing collection “{self.collection}” — {n} of {len(self.watched)} "
+                f"folder{'' if len(self.watched) == 1 else 's'} · folders added here join it")
+            self.scope_line.show()
+        self.remove_button.setText("Remove" if scope is None else "Remove from collection")
+        if shown != self.folders or self.tree.topLevelItemCount() != len(shown):
+            self._build_tree(shown)
+        self._update_rows()
+        self._update_buttons()
+
+    def _build_tree(self, folders: list[str]) -> None:
         current = self.selected_folder()
         self.folders = list(folders)
         self.tree.clear()
@@ -302,8 +382,6 @@ class FoldersPanel(QWidget):
             self._bars[folder] = bar
             if folder == current:
                 self.tree.setCurrentItem(item)
-        self._update_rows()
-        self._update_buttons()
 
     # ------------------------------------------------------------------ data
     @Slot()
@@ -324,19 +402,24 @@ class FoldersPanel(QWidget):
 
     def _on_files_loaded(self, records: list[Any]) -> None:
         self._loading = False
-        self.records = list(records)
         kb = self._controller.kb
         if kb is not None:
-            folders = [str(f) for f in kb.folders()]
-            if folders != self.folders:
-                self.set_folders(folders)
+            self.watched = [str(f) for f in kb.folders()]
+        self._show_records(list(records))
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+
+    def _show_records(self, records: list[Any]) -> None:
+        """Show the shown folders' share of `records` (every indexed file), with their stats."""
+        self._all_records = records
+        scope = self._scope()
+        self.records = [r for r in records if in_scope(r.path, scope)]
+        self._show_folders(scope)
         self.stats = {f: self._folder_stats(f) for f in self.folders}
         self._update_rows()
         self._apply_filter()
         self.stats_updated.emit(self.stats)
-        if self._reload_again:
-            self._reload_again = False
-            self.reload()
 
     def _folder_stats(self, folder: str) -> dict[str, int]:
         counts = {"total": 0, "done": 0, "failed": 0, "skipped": 0, "embedded": 0,
@@ -390,6 +473,8 @@ class FoldersPanel(QWidget):
         failed = sum(s.get("failed", 0) for s in self.stats.values())
         if not self.folders:
             text = "No folders yet. Add one, or drop a folder here."
+            if self.collection is not None:
+                text = f"“{self.collection}” has no folders yet. Add one, or drop one here."
         elif self._controller.paused:
             text = "Indexing paused."
         elif done < total or is_working(p):

@@ -6,7 +6,8 @@ for the GIL) and stalled the window. It shows "Starting Cairn — loading models
 as soon as the settings and the conversation history are read; questions, searches and folders
 given before the index is open are queued by the `Controller` and run when it opens, with an
 "Opening the index…" note meanwhile. It owns no core logic; closing it runs the controller's
-shutdown.
+shutdown. It starts in the collection chosen last time (`window_state.py`), as soon as the
+settings say that collection still exists.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from desktop_app.sources_view import SourcesView
 from desktop_app.status_bar import CairnStatusBar
 from desktop_app.summary_actions import add_file_actions, export_conversation, summary_question
 from desktop_app.welcome import SAMPLE_FOLDER_NAME, WelcomePage, copy_samples, describe_models
+from desktop_app.window_state import WindowState
 
 if TYPE_CHECKING:  # imported when first opened: pydantic costs ~0.3 s of start-up
     from desktop_app.settings_dialog import SettingsDialog
@@ -194,6 +196,7 @@ class MainWindow(QMainWindow):
     def _build_workspace(self) -> None:
         c = self.controller
         self.store = ConversationStore.for_home(c.home, load=False)  # read on the pool
+        self.state = WindowState.for_home(c.home)
         self.conversations = ConversationsPanel(self.store, self)
         self.collections = CollectionSwitcher(c, self)
         self.ask_panel = AskPanel(c, self.store, self)
@@ -220,7 +223,10 @@ class MainWindow(QMainWindow):
 
         self.conversations.conversation_selected.connect(self._on_conversation_selected)
         self.collections.collection_selected.connect(self._on_collection_selected)
+        self.collections.collection_selected.connect(self.folders_panel.set_collection)
         self.collections.collection_moved.connect(self._on_collection_moved)
+        self.collections.collection_selected.connect(self._remember_collection)
+        self.collections.collection_moved.connect(self._remember_collection)
         self.conversations.new_requested.connect(self.new_conversation)
         self.ask_panel.sources_shown.connect(self._on_sources_shown)
         self.ask_panel.citation_activated.connect(self._on_citation_activated)
@@ -265,6 +271,9 @@ class MainWindow(QMainWindow):
         else:
             self.pages.setCurrentWidget(self.welcome)
         self._settings_known = True
+        assert self.collections is not None
+        if not self.collections.restore(self.state.collection, settings.collections):
+            self.state.collection = None  # gone (or never chosen): all folders from now on
         self._show_model_server(settings)
         self._enable_inputs()
         self.refresh_models()
@@ -351,8 +360,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def add_folder(self, folder: Path | str) -> bool:
-        """Index `folder` (queued by the controller while the index opens)."""
-        added = self.controller.add_folder(folder)
+        """Index `folder` (queued by the controller while the index opens); with a collection
+        chosen it joins that collection too, wherever it was dropped (the Folders panel's rule)."""
+        assert self.folders_panel is not None
+        added = self.folders_panel.add_folder(folder)
         if added and self.controller.kb is None and self.pages.currentWidget() is self.welcome:
             self.welcome.set_ready(False, f"Opening the index… {Path(folder).name} is read as "
                                    "soon as it is open.")
@@ -480,8 +491,16 @@ class MainWindow(QMainWindow):
     def _on_collection_moved(self, old: str, new: str | None) -> None:
         """A collection was renamed (its conversations follow) or deleted (they join all)."""
         assert self.store is not None and self.conversations is not None
+        assert self.folders_panel is not None
         self.store.move_collection(old, new)
         self.conversations.refresh()
+        if self.folders_panel.collection == old:
+            self.folders_panel.set_collection(new)
+
+    def _remember_collection(self, *_args: object) -> None:
+        """Remember the chosen collection (also after a rename) for the next start."""
+        if self.collections is not None:
+            self.state.collection = self.collections.current
 
     @Slot(object)
     def _on_conversation_changed(self, conversation: Conversation) -> None:
