@@ -103,7 +103,11 @@ def plan_text(choice: RunChoice, machine: Machine | None) -> str:
 
 
 class HardwarePanel(QGroupBox):
-    """What Cairn found on this computer, and what it will run (both filled in by the dialog)."""
+    """What Cairn found on this computer, and what it will run (both filled in by the dialog).
+
+    `plan` is not in the panel's own layout: the dialog shows it under the choices that change
+    it (found → choose → what will run), in its own group.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("What Cairn found on this computer", parent)
@@ -120,7 +124,6 @@ class HardwarePanel(QGroupBox):
         self.plan.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.addWidget(self.found)
-        layout.addWidget(self.plan)
 
     def show_machine(self, machine: Machine) -> None:
         self.machine = machine

@@ -263,8 +263,10 @@ class SettingsDialog(QDialog):
         outer = QVBoxLayout(page)
         self.hardware = HardwarePanel(page)
         outer.addWidget(self.hardware)
-        form = QFormLayout()
-        outer.addLayout(form)
+        runs = QGroupBox("What Cairn will run", page)
+        runs.setObjectName("runPlan")
+        form = QFormLayout(runs)
+        outer.addWidget(runs)
         self.gpu_combo = self._choice(gpu_choices(), s.n_gpu_layers)
         form.addRow("Use the graphics card:", self.gpu_combo)
         self.threads_spin = ThreadsSpin(s.n_threads, self)
@@ -272,6 +274,7 @@ class SettingsDialog(QDialog):
         self._fields["n_threads"] = self.threads_spin
         form.addRow("CPU threads:", self.threads_spin)
         self._spin_row(form, "Context window (tokens):", "n_ctx", s.n_ctx)
+        form.addRow(self.hardware.plan)
         outer.addStretch(1)
         return page
 
