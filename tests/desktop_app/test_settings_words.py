@@ -244,3 +244,31 @@ def test_a_team_server_greys_the_local_knobs(open_dialog: Any) -> None:
     backend.setCurrentIndex(backend.findData("llama_cpp"))
     assert all(w.isEnabled() for w in local)
     assert dialog.changes() == {"chat_endpoint": "http://gpu-box.lan:8000/v1"}
+
+
+@pytest.mark.skipif(not os.environ.get("CAIRN_SCREENSHOT_DIR"),
+                    reason="set CAIRN_SCREENSHOT_DIR to save the dialog's screenshots")
+def test_screenshots_light_and_dark(qtbot: Any, open_dialog: Any) -> None:
+    """docs/screenshots/21-settings-{light,dark}.png: the "This computer" tab at 1x."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.theme import _dark_palette, is_dark
+
+    app = QApplication.instance()
+    out = Path(os.environ["CAIRN_SCREENSHOT_DIR"])
+    style, palette = app.style().name(), app.palette()
+    try:
+        for scheme in ("light", "dark"):
+            if scheme == "dark":  # what Theme.apply does when the system turns dark
+                app.setStyle("Fusion")
+                app.setPalette(_dark_palette())
+            dialog = open_dialog(show=True)
+            assert is_dark(dialog.palette()) == (scheme == "dark")
+            for page, name in (("This computer", ""), ("Answers", "-answers")):
+                dialog.show_page(page)
+                qtbot.wait(150)
+                dialog.grab().save(str(out / f"21-settings{name}-{scheme}.png"))
+            dialog.reject()
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
