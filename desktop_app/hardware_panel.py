@@ -89,7 +89,7 @@ def plan_text(choice: RunChoice, machine: Machine | None) -> str:
         threads = "one thread per core (automatic)"
     gpu_ok = machine.gpu_offload if machine is not None else None
     if choice.n_gpu_layers == 0:
-        where = f"on the CPU with {threads} (graphics card off)"
+        where = f"on the CPU with {threads}, the graphics card off"
     elif gpu_ok is False:
         where = (f"on the CPU with {threads}: this llama.cpp build cannot use a graphics "
                  "card")

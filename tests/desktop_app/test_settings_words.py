@@ -272,3 +272,28 @@ def test_screenshots_light_and_dark(qtbot: Any, open_dialog: Any) -> None:
     finally:
         app.setStyle(style)
         app.setPalette(palette)
+
+
+def test_plan_says_cpu_or_graphics_card() -> None:
+    """The GPU sentences, on made-up machines (this one's llama.cpp is a CPU build)."""
+    from desktop_app.hardware_panel import RunChoice, gpu_text, plan_text
+    from models.hardware import GB, Machine
+
+    def machine(offload: bool, name: str | None) -> Machine:
+        return Machine(cores=4, logical_cpus=8, ram_bytes=16 * GB, cpu_features=("AVX2",),
+                       gpu_offload=offload, gpu_name=name,
+                       gpu_memory_bytes=12 * GB if name else None)
+
+    def plan(layers: int, m: Machine | None, threads: int = 0) -> str:
+        return plan_text(RunChoice("llama_cpp", "Model X", layers, threads), m)
+
+    gpu, cpu_only = machine(True, "RTX 4070"), machine(False, "RTX 4070")
+    assert gpu_text(gpu) == "RTX 4070 (12 GB), which llama.cpp can use"
+    assert "cannot use it" in gpu_text(cpu_only)
+    assert plan(-1, gpu) == "Cairn will run Model X on the graphics card (the whole model)."
+    assert "20 layers, the rest with 4 threads (automatic) on the CPU" in plan(20, gpu)
+    assert plan(0, gpu) == ("Cairn will run Model X on the CPU with 4 threads (automatic), "
+                            "the graphics card off.")
+    assert "cannot use a graphics card" in plan(-1, cpu_only, threads=2)
+    assert "with 2 threads" in plan(-1, cpu_only, threads=2)
+    assert "if llama.cpp can use one" in plan(-1, None)  # before detection has finished
