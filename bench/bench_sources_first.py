@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from indexer.runtime import install_egress_guard, set_offline_env
+from models import hardware
 
 QUESTIONS = (
     "How does Naismith's rule estimate hiking time for distance and ascent?",
@@ -35,13 +36,7 @@ QUESTIONS = (
 
 def cpu_flags() -> list[str]:
     """The CPU features that set llama.cpp's and ONNX Runtime's speed (PERFORMANCE.md)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith(("avx", "fma", "f16c")))
+    return sorted(f for f in hardware.cpu_flags() if f.startswith(("avx", "fma", "f16c")))
 
 
 def main() -> int:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # some benchmarks add only bench/
+
+from models.hardware import cpu_flags  # the core's one /proc/cpuinfo flag reader
+
 
 def cpu_info() -> dict[str, Any]:
-    model, flags = platform.processor(), set()
+    model, flags = platform.processor(), cpu_flags()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+                break
     except OSError:
         pass
     return {"model": model, "cores": os.cpu_count(),

@@ -31,13 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    from models.hardware import cpu_flags
+
     wanted = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni")
-    return [f for f in line.split(":", 1)[-1].split() if f in wanted]
+    return sorted(f for f in cpu_flags() if f in wanted)
 
 
 def best_relevances(home: Path, questions: list[Any]) -> dict[str, float]:

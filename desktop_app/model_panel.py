@@ -126,6 +126,11 @@ class ModelRow(QFrame):
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel", self)
+        name = fit.spec.display_name  # each row's buttons say which model they act on
+        self.download_button.setAccessibleName(f"Download {name}")
+        self.use_button.setAccessibleName(f"Use {name}")
+        self.cancel_button.setAccessibleName(f"Cancel the download of {name}")
+        self.progress.setAccessibleName(f"Download of {name}")
         self.message = QLabel(self)
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

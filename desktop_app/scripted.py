@@ -317,11 +317,11 @@ class ScreenshotTour(_Runner):
         yield Wait("the model check", lambda: "Checking" not in dialog.models_status.text())
         yield Wait("the settings dialog", seconds=0.3)
         self.grab("06-settings-models", dialog)
-        dialog.tabs.setCurrentIndex(1)
+        dialog.show_page("Indexing")
         dialog._fields["chunk_tokens"].setValue(160)  # shows the reindex warning
         yield Wait("paint", seconds=0.2)
         self.grab("06-settings-indexing", dialog)
-        dialog.tabs.setCurrentIndex(3)
+        dialog.show_page("Privacy")
         yield Wait("paint", seconds=0.2)
         self.grab("07-settings-privacy", dialog)
         dialog.reject()

@@ -1,6 +1,13 @@
 """Settings: model, threads and GPU layers, chunking and retrieval, ignore rules, file size limit,
 and a privacy page that shows Cairn is offline and lists the model downloads the user started.
 
+The knobs people reach for are in their words (issue #21): "Use the graphics card: Automatic /
+Off", "Answer length: Short / Normal / Long", "How many passages to read: Few / Normal / Many",
+"CPU threads: Automatic or a number" (`setting_choices`), each with the setting's name and
+number in its tooltip; the rest sit under "Advanced" with their technical names. The "This
+computer" tab (`HardwarePanel`) says what Cairn found here and what it will run with the
+choices as they stand.
+
 The dialog only edits a copy: `changes()` returns the fields that differ from the settings it was
 opened with, and the window hands them to `Controller.apply_settings`, which validates, saves
 (`save_settings`) and applies them — in place for answer and filter knobs, by reloading the models
@@ -19,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,6 +35,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -38,7 +47,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.hardware_panel import HardwarePanel, RunChoice
 from desktop_app.model_panel import ModelPanel, human_size
+from desktop_app.setting_choices import (
+    ChoiceCombo,
+    ThreadsSpin,
+    answer_length_choices,
+    gpu_choices,
+    passages_choices,
+)
 from indexer.config import REINDEX_KEYS, Settings
 from indexer.runtime import GUARD_COVERS, GUARD_DOES_NOT_COVER
 
@@ -137,7 +154,10 @@ class SettingsDialog(QDialog):
         self._original = settings
         self._fields: dict[str, Any] = {}
         self.tabs = QTabWidget(self)
+        self.tabs.setAccessibleName("Settings pages")
+        self.tabs.tabBar().setAccessibleName("Settings pages")
         self.tabs.addTab(self._models_tab(settings, detect, confirm), "Models")
+        self.tabs.addTab(self._computer_tab(settings), "This computer")
         self.tabs.addTab(self._indexing_tab(settings), "Indexing")
         self.tabs.addTab(self._answers_tab(settings), "Answers")
         self.privacy = QLabel(self)
@@ -158,6 +178,9 @@ class SettingsDialog(QDialog):
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        for which, name in ((QDialogButtonBox.StandardButton.Ok, "OK: apply the settings"),
+                            (QDialogButtonBox.StandardButton.Cancel, "Cancel: change nothing")):
+            buttons.button(which).setAccessibleName(name)
         em = self.fontMetrics().horizontalAdvance("x")
         self.resize(em * 90, self.fontMetrics().lineSpacing() * 40)
         layout = QVBoxLayout(self)
@@ -167,7 +190,8 @@ class SettingsDialog(QDialog):
         self._on_value_changed()
 
     # ------------------------------------------------------------------ tabs
-    def _spin(self, name: str, value: float, decimals: int = 0, step: float = 1) -> Any:
+    def _spin(self, name: str, value: float, label: str, decimals: int = 0,
+              step: float = 1) -> Any:
         lo, hi = _bounds(name)
         if decimals:
             box: Any = QDoubleSpinBox(self)
@@ -180,7 +204,8 @@ class SettingsDialog(QDialog):
             box = QSpinBox(self)
             box.setRange(int(lo if lo is not None else 0), int(hi if hi is not None else 1_000_000))
         box.setValue(value)
-        box.setToolTip(_help(name))
+        box.setAccessibleName(label.rstrip(":"))
+        box.setToolTip(f"{_help(name)}\nSetting: {name}".lstrip())
         box.valueChanged.connect(self._on_value_changed)
         self._fields[name] = box
         return box
@@ -200,18 +225,17 @@ class SettingsDialog(QDialog):
         if self.model_combo.findData(s.chat_model) < 0:
             self.model_combo.addItem(Path(s.chat_model).name, s.chat_model)
         self.model_combo.setCurrentIndex(self.model_combo.findData(s.chat_model))
-        self.model_combo.setToolTip(_help("chat_model"))
+        self.model_combo.setToolTip(_help("chat_model") + "\nSetting: chat_model")
+        self.model_combo.setAccessibleName("Chat model")
         self.model_combo.currentIndexChanged.connect(self._on_value_changed)
         self._fields["chat_model"] = self.model_combo
         pick = QPushButton("Use a .gguf file…", self)
+        pick.setAccessibleName("Use a chat model file (.gguf)")
         pick.clicked.connect(self._on_pick_gguf)
         row = QHBoxLayout()
         row.addWidget(self.model_combo, 1)
         row.addWidget(pick)
         form.addRow("Chat model:", row)
-        form.addRow("CPU threads (0 = auto):", self._spin("n_threads", s.n_threads))
-        form.addRow("GPU layers (-1 = all):", self._spin("n_gpu_layers", s.n_gpu_layers))
-        form.addRow("Context window (tokens):", self._spin("n_ctx", s.n_ctx))
         if s.generator_backend == "fake" or s.embedder_backend == "fake":
             form.addRow(QLabel("<i>This session uses the deterministic test models.</i>", self))
         self._server_rows(form, s)
@@ -229,8 +253,72 @@ class SettingsDialog(QDialog):
         self.model_panel.downloads_changed.connect(self.refresh_privacy)
         self.model_combo.currentIndexChanged.connect(
             lambda _i: self.model_panel.set_selected(self.model_combo.currentData()))
+        self.model_panel.detected.connect(self._on_machine_detected)
         outer.addWidget(self.model_panel, 1)
         return page
+
+    def _computer_tab(self, s: Settings) -> QWidget:
+        """What Cairn found here and will run, beside the choices that depend on it."""
+        page = QWidget(self)
+        outer = QVBoxLayout(page)
+        self.hardware = HardwarePanel(page)
+        outer.addWidget(self.hardware)
+        runs = QGroupBox("What Cairn will run", page)
+        runs.setObjectName("runPlan")
+        form = QFormLayout(runs)
+        outer.addWidget(runs)
+        self.gpu_combo = self._choice(gpu_choices(), s.n_gpu_layers)
+        form.addRow("Use the graphics card:", self.gpu_combo)
+        self.threads_spin = ThreadsSpin(s.n_threads, self)
+        self.threads_spin.valueChanged.connect(self._on_value_changed)
+        self._fields["n_threads"] = self.threads_spin
+        form.addRow("CPU threads:", self.threads_spin)
+        self._spin_row(form, "Context window (tokens):", "n_ctx", s.n_ctx)
+        form.addRow(self.hardware.plan)
+        outer.addStretch(1)
+        return page
+
+    def _choice(self, choices: Any, value: int) -> ChoiceCombo:
+        combo = ChoiceCombo(choices, value, self)
+        combo.currentIndexChanged.connect(self._on_value_changed)
+        self._fields[choices.setting] = combo
+        return combo
+
+    @Slot()
+    def _on_machine_detected(self) -> None:
+        """The Models tab's detection (on its worker) ended: show its machine here too."""
+        machine = self.model_panel.machine
+        if machine is None:
+            self.hardware.show_failed("see the Models tab")
+        else:
+            self.hardware.show_machine(machine)
+            self.threads_spin.set_automatic_threads(machine.cores)
+        self._show_plan()
+
+    def _show_plan(self) -> None:
+        from indexer.runtime import CATALOG
+
+        values = self.values()
+        model = str(values.get("chat_model", ""))
+        spec = CATALOG.get(model)
+        self.hardware.show_plan(RunChoice(
+            backend=str(values.get("generator_backend", "llama_cpp")),
+            model_name=spec.display_name if spec is not None else Path(model).name,
+            n_gpu_layers=int(values.get("n_gpu_layers", -1)),
+            n_threads=int(values.get("n_threads", 0)),
+            endpoint=str(values.get("chat_endpoint", "")),
+        ))
+
+    def show_page(self, title: str) -> None:
+        """Bring the tab called `title` forward: callers name pages, so a new tab moves none."""
+        titles = [self.tabs.tabText(i) for i in range(self.tabs.count())]
+        self.tabs.setCurrentIndex(titles.index(title))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Detection starts with the dialog, whichever tab shows first (ModelPanel starts it
+        when its own tab shows; a second call does nothing)."""
+        super().showEvent(event)
+        self.model_panel.start_detection()
 
     def _server_rows(self, form: QFormLayout, s: Settings) -> None:
         """Where answers are written: here, or by the team's model server (and what that
@@ -243,7 +331,7 @@ class SettingsDialog(QDialog):
         if s.generator_backend == "fake":  # a test or demo session keeps its model
             where.addItem("By the deterministic test model", "fake")
         where.setCurrentIndex(max(0, where.findData(s.generator_backend)))
-        where.setToolTip(_help("generator_backend"))
+        where.setToolTip(_help("generator_backend") + "\nSetting: generator_backend")
         where.currentIndexChanged.connect(self._on_value_changed)
         self._fields["generator_backend"] = where
         form.addRow("Answers written:", where)
@@ -256,7 +344,8 @@ class SettingsDialog(QDialog):
             edit.setAccessibleName(label.rstrip(":"))
             edit.setPlaceholderText(hint)
             edit.setToolTip(_help(name) + " The API key, if the server needs one: "
-                            "`cairn models endpoint --api-key-stdin` or CAIRN_CHAT_API_KEY.")
+                            "`cairn models endpoint --api-key-stdin` or CAIRN_CHAT_API_KEY.\n"
+                            f"Setting: {name}")
             edit.textChanged.connect(self._on_value_changed)
             self._fields[name] = edit
             form.addRow(label, edit)
@@ -288,28 +377,38 @@ class SettingsDialog(QDialog):
 
         self.models_status.setText(models_html(lines, self.palette()))
 
+    def _spin_row(self, form: QFormLayout, label: str, name: str, value: float,
+                  decimals: int = 0, step: float = 1) -> None:
+        form.addRow(label, self._spin(name, value, label, decimals, step))
+
     def _indexing_tab(self, s: Settings) -> QWidget:
         page = QWidget(self)
         form = QFormLayout(page)
-        form.addRow("Chunk size (tokens):", self._spin("chunk_tokens", s.chunk_tokens))
-        form.addRow("Chunk overlap (tokens):", self._spin("chunk_overlap_tokens",
-                                                          s.chunk_overlap_tokens))
-        form.addRow("Skip files larger than (MB):", self._spin("max_file_mb", s.max_file_mb, 1, 1))
+        self._spin_row(form, "Chunk size (tokens):", "chunk_tokens", s.chunk_tokens)
+        self._spin_row(form, "Chunk overlap (tokens):", "chunk_overlap_tokens",
+                       s.chunk_overlap_tokens)
+        self._spin_row(form, "Skip files larger than (MB):", "max_file_mb", s.max_file_mb, 1, 1)
         self.exclude_edit = QPlainTextEdit("\n".join(s.exclude_globs), self)
         self.exclude_edit.setObjectName("excludeEdit")
-        self.exclude_edit.setToolTip(_help("exclude_globs") + " One pattern per line.")
+        self.exclude_edit.setAccessibleName("Ignore (one pattern per line)")
+        self.exclude_edit.setToolTip(_help("exclude_globs") + " One pattern per line.\n"
+                                     "Setting: exclude_globs")
         self.exclude_edit.textChanged.connect(self._on_value_changed)
         self.exclude_edit.setMinimumHeight(self.fontMetrics().lineSpacing() * 8)
         self._fields["exclude_globs"] = self.exclude_edit
         form.addRow("Ignore (one pattern per line):", self.exclude_edit)
         self.include_edit = QPlainTextEdit("\n".join(s.include_globs), self)
-        self.include_edit.setToolTip(_help("include_globs") + " One pattern per line.")
+        self.include_edit.setAccessibleName("Only index (optional, one pattern per line)")
+        self.include_edit.setToolTip(_help("include_globs") + " One pattern per line.\n"
+                                     "Setting: include_globs")
         self.include_edit.setPlaceholderText("Empty: every supported file")
         self.include_edit.setMaximumHeight(self.fontMetrics().lineSpacing() * 3 + 12)
         self.include_edit.textChanged.connect(self._on_value_changed)
         self._fields["include_globs"] = self.include_edit
         form.addRow("Only index (optional):", self.include_edit)
         self.symlinks = QCheckBox("Follow symbolic links out of watched folders", self)
+        self.symlinks.setAccessibleName("Follow symbolic links out of watched folders")
+        self.symlinks.setToolTip(_help("follow_symlinks") + "\nSetting: follow_symlinks")
         self.symlinks.setChecked(s.follow_symlinks)
         self.symlinks.toggled.connect(self._on_value_changed)
         self._fields["follow_symlinks"] = self.symlinks
@@ -318,14 +417,20 @@ class SettingsDialog(QDialog):
 
     def _answers_tab(self, s: Settings) -> QWidget:
         page = QWidget(self)
-        form = QFormLayout(page)
-        form.addRow("Search results considered:", self._spin("top_k", s.top_k))
-        form.addRow("Passages given to the model:", self._spin("context_passages",
-                                                               s.context_passages))
-        form.addRow("Minimum relevance:", self._spin("min_relevance", s.min_relevance, 2, 0.05))
-        form.addRow("Longest answer (tokens):", self._spin("max_answer_tokens",
-                                                           s.max_answer_tokens))
-        form.addRow("Temperature:", self._spin("temperature", s.temperature, 2, 0.1))
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
+        form.addRow("Answer length:", self._choice(answer_length_choices(), s.max_answer_tokens))
+        form.addRow("How many passages to read:",
+                    self._choice(passages_choices(), s.context_passages))
+        advanced = QGroupBox("Advanced", page)
+        advanced.setObjectName("answersAdvanced")
+        more = QFormLayout(advanced)
+        self._spin_row(more, "Search results considered (top_k):", "top_k", s.top_k)
+        self._spin_row(more, "Minimum relevance:", "min_relevance", s.min_relevance, 2, 0.05)
+        self._spin_row(more, "Temperature:", "temperature", s.temperature, 2, 0.1)
+        outer.addWidget(advanced)
+        outer.addStretch(1)
         return page
 
     # ------------------------------------------------------------------ values
@@ -382,6 +487,7 @@ class SettingsDialog(QDialog):
                          "found for it in your documents are sent there.")
         self.warning.setText("\n".join(notes))
         self.warning.setVisible(bool(notes))
+        self._show_plan()
 
     @property
     def reindex_warned(self) -> bool:

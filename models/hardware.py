@@ -55,6 +55,8 @@ class Machine:
     gpu_offload: bool  # this llama.cpp build can put layers on a GPU
     gpu_name: str | None = None
     gpu_memory_bytes: int | None = None
+    # The processor's own flags (`cpu_flags()`): what it has, whatever llama.cpp was built for.
+    cpu_flags: frozenset[str] = frozenset()
 
     @property
     def avx2(self) -> bool:
@@ -63,6 +65,18 @@ class Machine:
     @property
     def avx512(self) -> bool:
         return any(f.startswith("AVX512") for f in self.cpu_features)
+
+    @property
+    def cpu_avx2(self) -> bool:
+        """The processor has AVX2 (its flags; llama.cpp's report where the OS gives none)."""
+        return "avx2" in self.cpu_flags if self.cpu_flags else self.avx2
+
+    @property
+    def cpu_avx512(self) -> bool:
+        """The processor has AVX-512 (its flags; llama.cpp's report where the OS gives none)."""
+        if self.cpu_flags:
+            return any(f.startswith("avx512") for f in self.cpu_flags)
+        return self.avx512
 
     def summary(self) -> str:
         """One line a person reads: "4 cores, 16 GB memory, AVX2 (no AVX-512), no GPU"."""
@@ -116,6 +130,25 @@ def parse_system_info(text: str) -> tuple[str, ...]:
                  if on != "0" and name not in ("LLAMAFILE", "OPENMP", "REPACK"))
 
 
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The processor's feature flags ("avx2", "avx512f", "fma", …) as Linux lists them in
+    /proc/cpuinfo (or in `cpuinfo`, its text); empty where there is no such file (macOS,
+    Windows) or it cannot be read.
+
+    What the CPU has, whichever llama.cpp build is installed (`_cpu_features` says what that
+    build uses): a CPU with AVX2 under a build without it is worth telling the user about. One
+    reader for the settings' hardware panel and the benchmarks' machine records. Cheap (one
+    small file read, no import), so the GUI may call it anywhere.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    line = re.search(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)
+    return frozenset(line.group(1).split()) if line else frozenset()
+
+
 def _cpu_features() -> tuple[str, ...]:
     """llama.cpp's own report; /proc/cpuinfo flags when llama.cpp cannot be imported."""
     try:
@@ -124,12 +157,7 @@ def _cpu_features() -> tuple[str, ...]:
         return parse_system_info(llama_cpp.llama_print_system_info().decode(errors="replace"))
     except Exception:  # noqa: BLE001, S110 - a broken llama.cpp must not hide the machine
         pass
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ()
-    line = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
-    flags = set(line.group(1).split()) if line else set()
+    flags = cpu_flags()
     names = {"avx": "AVX", "avx2": "AVX2", "fma": "FMA", "f16c": "F16C", "avx512f": "AVX512"}
     return tuple(v for k, v in names.items() if k in flags)
 
@@ -174,6 +202,7 @@ def detect_machine() -> Machine:
         gpu_offload=_gpu_offload(),
         gpu_name=gpu_name,
         gpu_memory_bytes=gpu_memory,
+        cpu_flags=cpu_flags(),
     )
 
 

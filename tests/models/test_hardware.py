@@ -15,7 +15,15 @@ from __future__ import annotations
 import re
 
 from models.catalog import CATALOG, GEMMA_270M, QWEN_1_5B, specs_for
-from models.hardware import GB, Machine, detect_machine, estimate, parse_system_info, recommend
+from models.hardware import (
+    GB,
+    Machine,
+    cpu_flags,
+    detect_machine,
+    estimate,
+    parse_system_info,
+    recommend,
+)
 
 LLAMA_INFO = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | "
               "AVX512 = 0 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | ")
@@ -87,3 +95,17 @@ def test_download_entries_name_a_pinned_file_and_its_hash() -> None:
                             + re.escape(spec.file_name), url), url
         assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256) and spec.size_bytes > GB
         assert spec.license and spec.instruct
+
+
+def test_cpu_flags_are_the_processors_own() -> None:
+    """The processor's flags, read from /proc/cpuinfo text (the hardware panel and the
+    benchmarks share this reader); a machine without that file has none, and then the
+    AVX answers fall back to llama.cpp's report."""
+    text = "processor\t: 0\nflags\t\t: fpu sse avx avx2 avx512f fma\n\nprocessor\t: 1\n"
+    assert cpu_flags(text) == frozenset({"fpu", "sse", "avx", "avx2", "avx512f", "fma"})
+    assert cpu_flags("processor\t: 0\n") == frozenset()
+    m = Machine(cores=2, logical_cpus=2, ram_bytes=None, cpu_features=("AVX",),
+                gpu_offload=False, cpu_flags=cpu_flags(text))
+    assert m.cpu_avx2 and m.cpu_avx512 and not m.avx2  # the CPU has it; this build does not
+    assert machine(features=("AVX", "AVX2")).cpu_avx2  # no flags: llama.cpp's report
+    assert not machine(features=("AVX", "AVX2")).cpu_avx512
