@@ -26,8 +26,10 @@ bench/bench_gui.py (e.g. a `git worktree add /tmp/base <commit>`) and then this 
 in a child process with its own checkout first on the path and the same options, `--rounds`
 times alternating (base, this, base, this…, so a burst of load on a shared machine hits both),
 and prints one row per revision — its commit, each round's overall max stall (indexing,
-generating, searching; start-up excluded) and the worst — with the CPU (model, cores, AVX flags)
-and each child's full figures. `--out FILE` also writes that JSON to FILE.
+generating, searching; start-up excluded) and the worst, and the GUI-thread cost of one streamed
+render after 3 and 20 earlier answers (bench/gui_render_cost.py, run on that revision's panel) —
+with the CPU (model, cores, AVX flags) and each child's full figures. `--out FILE` also writes
+that JSON to FILE.
 
 Prints one JSON object, with the load average before and after. Targets: max stall < 50 ms,
 p99 < 16 ms, launch < 2 s. Not a test: no assertions, figures depend on the machine.
@@ -429,15 +431,17 @@ def _commit(checkout: Path) -> dict[str, Any]:
             "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def run_revision(checkout: Path, argv: list[str]) -> dict[str, Any]:
-    """`checkout`'s bench_gui.py with `argv`, its code first on the path; its JSON figures."""
+def run_revision(checkout: Path, argv: list[str], script: Path | None = None) -> Any:
+    """`script` (default: `checkout`'s bench_gui.py) with `argv`, `checkout` first on the path;
+    its JSON figures."""
     env = {**os.environ, "PYTHONPATH": str(checkout),
            "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    done = subprocess.run([sys.executable, str(checkout / "bench" / "bench_gui.py"), *argv],
+    script = script or checkout / "bench" / "bench_gui.py"
+    done = subprocess.run([sys.executable, str(script), *argv],
                           capture_output=True, text=True, env=env, cwd=checkout, check=False)
-    start = done.stdout.find("{")
+    start = min((i for i in (done.stdout.find("{"), done.stdout.find("[")) if i >= 0), default=-1)
     try:
-        return dict(json.loads(done.stdout[start:])) if start >= 0 else {"error": done.stderr[-2000:]}
+        return json.loads(done.stdout[start:]) if start >= 0 else {"error": done.stderr[-2000:]}
     except ValueError:
         return {"error": done.stderr[-2000:] or done.stdout[-2000:]}
 
@@ -448,9 +452,12 @@ def compare(baseline: Path, rounds: int, argv: list[str]) -> dict[str, Any]:
 
     checkouts = {"base": baseline.resolve(), "this": ROOT}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
+    render_cost: dict[str, Any] = {}
     for _ in range(rounds):
         for name, checkout in checkouts.items():
             runs[name].append(run_revision(checkout, argv))
+    for name, checkout in checkouts.items():
+        render_cost[name] = run_revision(checkout, [], ROOT / "bench" / "gui_render_cost.py")
     rows = []
     for name, checkout in checkouts.items():
         stalls = [r.get("overall_excluding_startup", {}).get("max_stall_ms") for r in runs[name]]
@@ -462,6 +469,7 @@ def compare(baseline: Path, rounds: int, argv: list[str]) -> dict[str, Any]:
             "generating_max_stall_ms": [
                 r.get("stalls", {}).get("generating", {}).get("max_stall_ms") for r in runs[name]],
             "answers_found": [r.get("answers_found") for r in runs[name]],
+            "streamed_render_cost": render_cost[name],
             "runs": runs[name],
         })
     return {"options": argv, "rounds": rounds, "cpu": cpu_info(), "rows": rows,
