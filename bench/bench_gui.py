@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_gui.py [--files 300] [--real-embedder] [--real-generator]
         [--launch-runs 3] [--startup-runs 3] [--bytecode cached|env] [--skip-launch]
+        [--baseline CHECKOUT [--rounds 1] [--out FILE]]
 
 A QTimer fires every 5 ms on the GUI thread and records the gap since its last tick; any work
 that blocks the GUI thread (or holds the GIL it needs) shows up as a long gap. Phases: start-up
@@ -19,6 +20,16 @@ stall run, on that run's home (a returning user: 300 indexed files and three con
 (PYTHONPYCACHEPREFIX, warmed by one launch that is not counted), as an installed app has; with
 `env` the environment decides (here PYTHONDONTWRITEBYTECODE=1 and many packages ship no
 __pycache__, so each launch compiles them from source, ~0.6 s more).
+
+`--baseline CHECKOUT` compares two revisions in one run: it runs CHECKOUT's own
+bench/bench_gui.py (e.g. a `git worktree add /tmp/base <commit>`) and then this checkout's, each
+in a child process with its own checkout first on the path and the same options, `--rounds`
+times alternating (base, this, base, this…, so a burst of load on a shared machine hits both),
+and prints one row per revision — its commit, each round's overall max stall (indexing,
+generating, searching; start-up excluded) and the worst, and the GUI-thread cost of one streamed
+render after 3 and 20 earlier answers (bench/gui_render_cost.py, run on that revision's panel) —
+with the CPU (model, cores, AVX flags) and each child's full figures. `--out FILE` also writes
+that JSON to FILE.
 
 Prints one JSON object, with the load average before and after. Targets: max stall < 50 ms,
 p99 < 16 ms, launch < 2 s. Not a test: no assertions, figures depend on the machine.
@@ -395,6 +406,76 @@ def measure_stalls(
     return result, tmp / "home"
 
 
+# --------------------------------------------------------------------------- two revisions
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`argv` less the comparison's own options (and their values)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif not any(arg.startswith(o + "=") for o in options):
+            out.append(arg)
+    return out
+
+
+def _commit(checkout: Path) -> dict[str, Any]:
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", "-C", str(checkout), *cmd], capture_output=True,
+                              text=True, check=False)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "subject": git("log", "-1", "--format=%s"),
+            "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def run_revision(checkout: Path, argv: list[str], script: Path | None = None) -> Any:
+    """`script` (default: `checkout`'s bench_gui.py) with `argv`, `checkout` first on the path;
+    its JSON figures."""
+    env = {**os.environ, "PYTHONPATH": str(checkout),
+           "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    script = script or checkout / "bench" / "bench_gui.py"
+    done = subprocess.run([sys.executable, str(script), *argv],
+                          capture_output=True, text=True, env=env, cwd=checkout, check=False)
+    start = min((i for i in (done.stdout.find("{"), done.stdout.find("[")) if i >= 0), default=-1)
+    try:
+        return json.loads(done.stdout[start:]) if start >= 0 else {"error": done.stderr[-2000:]}
+    except ValueError:
+        return {"error": done.stderr[-2000:] or done.stdout[-2000:]}
+
+
+def compare(baseline: Path, rounds: int, argv: list[str]) -> dict[str, Any]:
+    """Both revisions' figures, alternating `rounds` times; one row per revision."""
+    from machine_info import cpu_info  # bench/ is the script's folder, first on the path
+
+    checkouts = {"base": baseline.resolve(), "this": ROOT}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
+    render_cost: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, checkout in checkouts.items():
+            runs[name].append(run_revision(checkout, argv))
+    for name, checkout in checkouts.items():
+        render_cost[name] = run_revision(checkout, [], ROOT / "bench" / "gui_render_cost.py")
+    rows = []
+    for name, checkout in checkouts.items():
+        stalls = [r.get("overall_excluding_startup", {}).get("max_stall_ms") for r in runs[name]]
+        found = [s for s in stalls if s is not None]
+        rows.append({
+            "revision": name, "checkout": str(checkout), **_commit(checkout),
+            "max_stall_ms": max(found) if found else None,
+            "max_stall_ms_per_round": stalls,
+            "generating_max_stall_ms": [
+                r.get("stalls", {}).get("generating", {}).get("max_stall_ms") for r in runs[name]],
+            "answers_found": [r.get("answers_found") for r in runs[name]],
+            "streamed_render_cost": render_cost[name],
+            "runs": runs[name],
+        })
+    return {"options": argv, "rounds": rounds, "cpu": cpu_info(), "rows": rows,
+            "target_max_stall_ms": 50}
+
+
 def child_env(bytecode: str) -> dict[str, str]:
     """Environment for the child processes (and, for `cached`, this process's own imports)."""
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
@@ -421,10 +502,23 @@ def main() -> None:
     p.add_argument("--skip-launch", action="store_true")
     p.add_argument("--startup-only", action="store_true",
                    help="only the start-up figures (launches and start-up runs)")
+    p.add_argument("--baseline", type=Path,
+                   help="another checkout: run its bench and this one's, same options, and "
+                        "print both rows")
+    p.add_argument("--rounds", type=int, default=1, help="with --baseline: alternating runs")
+    p.add_argument("--out", type=Path, help="with --baseline: also write the JSON here")
     p.add_argument("--launch-child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--startup-child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.baseline:
+        argv = _without(sys.argv[1:], ("--baseline", "--rounds", "--out"))
+        result = compare(args.baseline, args.rounds, argv)
+        text = json.dumps(result, indent=2)
+        if args.out:
+            args.out.write_text(text + "\n", encoding="utf-8")
+        print(text)
+        return
     if args.launch_child:
         launch_child(args.launch_child, json.loads(args.overrides))
         return

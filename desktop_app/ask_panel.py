@@ -1,9 +1,11 @@
 """The Ask panel: question box, the conversation with streamed answers and citation chips.
 
-Enter asks, Shift+Enter adds a line. The answer streams in as formatted Markdown (re-rendered at
-most 20 times a second); when it is final, `[n]` markers become chips that select the source.
-When the documents do not support an answer, the panel says so plainly and lists the closest
-passages instead. Stop (or Esc) sets the generation's cancel Event.
+Enter asks, Shift+Enter adds a line. The answer streams in as formatted Markdown (tables, lists,
+code blocks with a Copy link; its tail re-rendered at most 20 times a second, see `Transcript`).
+As soon as retrieval is done the passages go to the Sources pane, titled with the question they
+are for, and the answer's `[n]` markers are chips numbered like that list, whose tooltips name the
+file and place. When the documents do not support an answer, the panel says so plainly and lists
+the closest passages instead. Stop (or Esc) sets the generation's cancel Event.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_app.bridge import Throttle
 from desktop_app.history import Conversation, ConversationStore, Source, TurnRecord
-from desktop_app.rendering import answer_html, plain_answer, streaming_html
-from desktop_app.theme import colors_for
+from desktop_app.rendering import answer_html, code_blocks, plain_answer, streaming_html
+from desktop_app.transcript import Transcript, answer_colors
 from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
 from indexer.answer.document_notes import DocumentProgress
 
@@ -43,7 +44,14 @@ STAGE_TEXT = {
     "rereading": "Reading the best-matching passage again…",
 }
 #: The Sources pane's title while the model reads (replaced by the citations when it is done).
-READING_TITLE = "Reading these passages…"
+READING_TITLE = "Reading passages"
+SOURCES_TITLE = "Sources"
+CLOSEST_TITLE = "Closest passages"
+
+
+def sources_title(kind: str, question: str) -> str:
+    """The Sources pane's title, naming the question its list belongs to: "Sources for: …"."""
+    return f"{kind} for: {question}" if question else kind
 
 
 def describe_error(exc: BaseException) -> str:
@@ -112,9 +120,10 @@ class AskPanel(QWidget):
         self._stopping = False
         self._ready = False
         self._not_ready_reason = ""
-        self._render_throttle = Throttle(50, lambda _v: self._render(), self)
+        self._reading: list[Source] = []  # the passages the model reads for the live answer
+        self._render_throttle = Throttle(50, lambda _v: self._render_live(), self)
 
-        self.transcript = QTextBrowser(self)
+        self.transcript = Transcript(self)
         self.transcript.setObjectName("transcript")
         self.transcript.setOpenLinks(False)
         self.transcript.anchorClicked.connect(self._on_anchor_clicked)
@@ -225,6 +234,7 @@ class AskPanel(QWidget):
         self._stopping = False
         self._pending_question = text
         self._stream_text = ""
+        self._reading = []
         self._stage = STAGE_TEXT["waiting" if self._controller.kb is None else "retrieving"]
         self.question.clear()
         self.ask_button.setText("Stop")
@@ -252,6 +262,7 @@ class AskPanel(QWidget):
             self.stage_label.setText(self._stage)
             if item.stage == "rereading":  # the first look's refusal is void: start over
                 self._stream_text = ""
+                self._reading = []  # one passage, numbered afresh: no chips until the end
                 self._render_throttle.push()
         elif isinstance(item, AnswerToken):
             self._stream_text += item.text
@@ -262,9 +273,10 @@ class AskPanel(QWidget):
             self._stage = progress_text(item)
             self.stage_label.setText(self._stage)
         elif isinstance(item, AnswerSources):  # before the model's first token: show them now
-            reading = [Source(n, h.anchor, h.text, h.snippet)
-                       for n, h in enumerate(item.passages, 1)]
-            self.sources_shown.emit(reading, READING_TITLE)
+            self._reading = [Source(n, h.anchor, h.text, h.snippet)
+                             for n, h in enumerate(item.passages, 1)]
+            self.sources_shown.emit(self._reading,
+                                    sources_title(READING_TITLE, self._pending_question))
 
     def _finish(self, turn: TurnRecord) -> None:
         self._render_throttle.cancel()
@@ -272,6 +284,7 @@ class AskPanel(QWidget):
         self._stopping = False
         self._pending_question = ""
         self._stream_text = ""
+        self._reading = []
         self.ask_button.setText("Ask")
         self.ask_button.setToolTip("")
         self.ask_button.setEnabled(self._ready)
@@ -309,8 +322,11 @@ class AskPanel(QWidget):
         if not 0 <= index < len(self.conversation.turns):
             return
         turn = self.conversation.turns[index]
-        title = "Sources" if turn.found else "Closest passages"
-        self.sources_shown.emit(turn.sources, title)
+        self.sources_shown.emit(turn.sources, self._turn_title(turn))
+
+    @staticmethod
+    def _turn_title(turn: TurnRecord) -> str:
+        return sources_title(SOURCES_TITLE if turn.found else CLOSEST_TITLE, turn.question)
 
     @Slot(QUrl)
     def _on_anchor_clicked(self, url: QUrl) -> None:
@@ -318,19 +334,41 @@ class AskPanel(QWidget):
         parts = rest.split(":")
         try:
             turn_index = int(parts[0])
-            turn = self.conversation.turns[turn_index]
-        except (ValueError, IndexError):
+            number = int(parts[1]) if len(parts) > 1 else None
+        except ValueError:
             return
-        if kind in ("cite", "passage") and len(parts) > 1:
-            self.activate_citation(turn_index, int(parts[1]))
+        live = self.generating and turn_index == len(self.conversation.turns)
+        if live:  # a chip or Copy link of the answer being written
+            if kind == "cite" and number is not None:
+                self.citation_activated.emit(self._reading, number)
+            elif kind == "code" and number is not None:
+                self.copy_code(self._stream_text, number)
+            return
+        if not 0 <= turn_index < len(self.conversation.turns):
+            return
+        turn = self.conversation.turns[turn_index]
+        if kind in ("cite", "passage") and number is not None:
+            self.activate_citation(turn_index, number)
+        elif kind == "code" and number is not None:
+            self.copy_code(turn.answer, number)
         elif kind == "copy":
             self.copy_turn(turn)
 
     def activate_citation(self, turn_index: int, number: int) -> None:
         """What a click on chip [number] of turn `turn_index` does: show and open that source."""
         turn = self.conversation.turns[turn_index]
-        self.sources_shown.emit(turn.sources, "Sources" if turn.found else "Closest passages")
+        self.sources_shown.emit(turn.sources, self._turn_title(turn))
         self.citation_activated.emit(turn.sources, number)
+
+    @staticmethod
+    def copy_code(answer: str, index: int) -> bool:
+        """Put code block `index` of `answer` on the clipboard: its text as written, without the
+        chips, the HTML or the fence. False if there is no such block."""
+        blocks = code_blocks(answer)
+        if not 0 <= index < len(blocks):
+            return False
+        QGuiApplication.clipboard().setText(blocks[index])
+        return True
 
     def copy_turn(self, turn: TurnRecord) -> None:
         QGuiApplication.clipboard().setText(
@@ -345,7 +383,7 @@ class AskPanel(QWidget):
 
     # ------------------------------------------------------------------ rendering
     def _turn_html(self, index: int, turn: TurnRecord) -> str:
-        colors = colors_for(self.palette())
+        colors = answer_colors(self.palette())
         out = [f"<p><b>{html.escape(turn.question)}</b></p>"]
         if turn.error:
             out.append(f"<p style='color:{colors.error_fg};'>{html.escape(turn.error)}</p>")
@@ -363,7 +401,8 @@ class AskPanel(QWidget):
                 )
                 out.append(f"<ul>{items}</ul>")
         else:
-            out.append(answer_html(turn.answer, index, [s.number for s in turn.sources], colors))
+            labels = {s.number: s.label for s in turn.sources}
+            out.append(answer_html(turn.answer, index, labels, colors, labels))
         footer = []
         if turn.cancelled:
             footer.append("stopped")
@@ -376,26 +415,32 @@ class AskPanel(QWidget):
         return "".join(out)
 
     def _render(self, follow: bool = False) -> None:
-        colors = colors_for(self.palette())
+        """Everything: the finished turns, and the question being answered with its live tail."""
+        colors = answer_colors(self.palette())
         parts = [self._turn_html(i, t) for i, t in enumerate(self.conversation.turns)]
         if self.generating:
-            live = [f"<p><b>{html.escape(self._pending_question)}</b></p>"]
-            if self._stream_text:
-                live.append(streaming_html(self._stream_text))
-            else:
-                live.append(f"<p style='color:{colors.muted};'><i>{html.escape(self._stage)}</i></p>")
-            parts.append("".join(live))
+            parts.append(f"<p><b>{html.escape(self._pending_question)}</b></p>")
         if not parts:
             parts.append(
                 f"<p style='color:{colors.muted};'>Ask anything about the documents in your "
                 "folders. Answers cite the exact file and page, line or heading they come from; "
                 "click a number to open the source.</p>"
             )
-        bar = self.transcript.verticalScrollBar()
-        at_bottom = bar.value() >= bar.maximum() - 4
-        previous = bar.value()
-        self.transcript.setHtml("<hr/>".join(parts))
-        bar.setValue(bar.maximum() if at_bottom or follow else previous)
+        self.transcript.show_html("<hr/>".join(parts), follow=follow, live=self.generating)
+        if self.generating:
+            self._render_live()
+
+    def _render_live(self) -> None:
+        """Only the answer being written (the transcript's tail): the rest stays where it is."""
+        if not self.generating:
+            return
+        colors = answer_colors(self.palette())
+        if self._stream_text:
+            labels = {s.number: s.label for s in self._reading}
+            body = streaming_html(self._stream_text, colors, len(self.conversation.turns), labels)
+        else:
+            body = f"<p style='color:{colors.muted};'><i>{html.escape(self._stage)}</i></p>"
+        self.transcript.set_live(body)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:  # light/dark switch: re-render rich text

@@ -1,7 +1,8 @@
 """The Sources pane: the numbered sources of an answer (or a search hit) and the cited place.
 
-Each source shows its file and place (`Anchor.label()`) and the passage with the supporting words
-highlighted. Selecting one opens it in-app at that place — PDFs at the cited page, text, Markdown
+Each source shows its number (a chip like the answer's, so the two read as a pair), its file and
+place (`Anchor.label()`) and the passage with the supporting words highlighted. The title names
+what the list is for ("Sources for: <question>"), elided to the pane's width. Selecting one opens it in-app at that place — PDFs at the cited page, text, Markdown
 and code at the cited lines — and offers "Open in default app" and "Show in folder". Only files
 that are in the index are opened: the check and all file reads run on the read pool.
 """
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTextBrowser,
@@ -26,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.history import Source
-from desktop_app.rendering import highlight_snippet
+from desktop_app.rendering import Colors, highlight_snippet
 from desktop_app.theme import colors_for
 from desktop_app.viewers import (
     PassageViewer,
@@ -70,6 +72,41 @@ def show_in_folder(path: str) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
 
 
+class ElidedLabel(QLabel):
+    """One line of text that ends in "…" when the pane is narrower than it; `text()` stays whole
+    (callers read the title back) and the tooltip shows all of it."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(40)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def shown_text(self) -> str:
+        """What is painted: the text, elided to the label's width."""
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setFont(self.font())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(self.contentsRect(), align, self.shown_text())
+
+
+def number_chip(number: int, colors: Colors) -> str:
+    """A source's number in the colours of the answer's citation chips."""
+    return (
+        f"<span style='background-color:{colors.chip_bg};color:{colors.chip_fg};"
+        f"font-weight:600;'>&nbsp;{number}&nbsp;</span>"
+    )
+
+
 class SourcesView(QWidget):
     """Numbered sources above, the selected one opened at its place below.
 
@@ -87,7 +124,7 @@ class SourcesView(QWidget):
         self.current: Source | None = None
         self._request = 0
 
-        self.title = QLabel("Sources", self)
+        self.title = ElidedLabel("Sources", self)
         self.title.setObjectName("sourcesTitle")
         font = self.title.font()
         font.setBold(True)
@@ -157,8 +194,9 @@ class SourcesView(QWidget):
             snippet = highlight_snippet(s.snippet or s.text[:300], colors)
             blocks.append(
                 f"<table width='100%' cellpadding='4' style='{style}'><tr><td>"
-                f"<a href='src:{s.number}' style='text-decoration:none;'>"
-                f"<b>[{s.number}]</b> {html.escape(s.label)}</a><br/>"
+                f"<a href='src:{s.number}' title='{html.escape(s.anchor.path, quote=True)}' "
+                f"style='text-decoration:none;'>"
+                f"{number_chip(s.number, colors)} {html.escape(s.label)}</a><br/>"
                 f"<span>{snippet}</span></td></tr></table>"
             )
         self.list.setHtml("".join(blocks))
@@ -190,8 +228,7 @@ class SourcesView(QWidget):
         self._render_list()
         self._request += 1
         request = self._request
-        self.place.setText(f"<b>[{source.number}]</b> {html.escape(source.label)}")
-        self.place.setToolTip(source.anchor.path)
+        self._render_place()
         for b in (self.open_button, self.folder_button):
             b.setEnabled(False)
         path = source.anchor.path
@@ -263,8 +300,17 @@ class SourcesView(QWidget):
             self.refresh_theme()
         super().changeEvent(event)
 
+    def _render_place(self) -> None:
+        source = self.current
+        if source is None:
+            return
+        colors = colors_for(self.palette())
+        self.place.setText(f"{number_chip(source.number, colors)} {html.escape(source.label)}")
+        self.place.setToolTip(source.anchor.path)
+
     def refresh_theme(self) -> None:
         self._render_list()
+        self._render_place()
         if self.stack.currentWidget() is self.passage_viewer and self.current is not None:
             self._show_passage(self.current, "", "passage")
 

@@ -106,11 +106,12 @@ def test_not_found_shows_closest_passages(qtbot, window_factory, sample_docs: Pa
     window = window_factory()
     window.add_folder(sample_docs)
     wait_indexed(qtbot, window, 4)
-    turn = ask_and_wait(qtbot, window, "What is the airspeed velocity of an unladen swallow?")
+    question = "What is the airspeed velocity of an unladen swallow?"
+    turn = ask_and_wait(qtbot, window, question)
     assert not turn.found
     html = window.ask_panel.transcript.toPlainText()
     assert "couldn't find" in html
-    assert window.sources.title.text() == "Closest passages"
+    assert window.sources.title.text() == f"Closest passages for: {question}"
     assert window.sources.sources == turn.sources
 
 

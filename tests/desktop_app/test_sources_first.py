@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from desktop_app.ask_panel import READING_TITLE
+from desktop_app.ask_panel import READING_TITLE, SOURCES_TITLE, sources_title
 from tests.desktop_app.conftest import wait_indexed
 
 TEXT_QUESTION = "How does Naismith's rule estimate hiking time for distance and ascent?"
@@ -35,7 +35,9 @@ def test_sources_pane_shows_the_passages_before_the_first_token(
     try:
         assert panel.ask(TEXT_QUESTION)
         pane = window.sources
-        qtbot.waitUntil(lambda: pane.title.text() == READING_TITLE, timeout=10_000)
+        reading = sources_title(READING_TITLE, TEXT_QUESTION)  # paired with its question
+        assert reading == f"Reading passages for: {TEXT_QUESTION}"
+        qtbot.waitUntil(lambda: pane.title.text() == reading, timeout=10_000)
         assert panel.generating and panel.streamed_text == ""  # the model has written nothing
         names = [Path(s.anchor.path).name for s in pane.sources]
         assert "trail_pace.py" in names and [s.number for s in pane.sources] == list(
@@ -45,5 +47,6 @@ def test_sources_pane_shows_the_passages_before_the_first_token(
         gate.set()
     qtbot.waitUntil(lambda: not panel.generating, timeout=30_000)
     turn = panel.conversation.turns[-1]
-    assert turn.found and pane.title.text() == "Sources"  # the citations replace the list
+    assert turn.found  # the citations replace the list, still paired with the question
+    assert pane.title.text() == sources_title(SOURCES_TITLE, TEXT_QUESTION)
     assert pane.sources == turn.sources
