@@ -222,8 +222,9 @@ class TextViewer(QPlainTextEdit):
         self._place_bar()
 
     def _place_bar(self) -> None:
-        rect = self.contentsRect()
-        self.bar.setGeometry(rect.left(), rect.top(), rect.width(), self.bar.sizeHint().height())
+        """Above the text, as wide as the text (the scroll bar keeps its own column)."""
+        rect, view = self.contentsRect(), self.viewport().geometry()
+        self.bar.setGeometry(view.left(), rect.top(), view.width(), self.bar.sizeHint().height())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         # A key, not a QShortcut: the window's "Next citation" menu action may own F8; a second

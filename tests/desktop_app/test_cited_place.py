@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from PySide6.QtWidgets import QApplication, QSplitter
 
 from desktop_app.history import Source, TurnRecord
 from desktop_app.viewers import CitedPlace, PdfViewer, TextViewer, read_bytes, read_text_file
+from indexer.answer.citations import sub_markers
 from indexer.answer.cited_spans import loose_find
 from indexer.ingest.parsing.pdf import parse_pdf
 from indexer.records import Anchor
+from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 
 FILLER = [
     "This section describes routine operations at the harbour during the reporting year.",
@@ -38,7 +41,7 @@ SECOND = "The north pier will close to all traffic on 14 March 2027."
 
 
 def loose(text: str) -> str:
-    return " ".join(text.replace("\x02", "").split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.replace("\x02", "").split()))
 
 
 # ---------------------------------------------------------------------------- text files
@@ -261,6 +264,44 @@ def test_pdf_source_without_spans_falls_back_to_words_on_the_page(qtbot, pdf_vie
     pdf_viewer.show_citation(read_bytes(str(path)), place, [place])
     qtbot.waitUntil(lambda: pdf_viewer.current_page() == 3)
     assert pdf_viewer.view.marks == [] and pdf_viewer.search.searchString() == place.phrase
+
+
+# ---------------------------------------------------------------------------- the whole way
+TEXT_QUESTION = "How does Naismith's rule estimate hiking time for distance and ascent?"
+PDF_QUESTION = "How many minutes does the eye take to adapt fully to darkness at night?"
+
+
+def test_answers_in_the_window_carry_spans_the_viewers_find(qtbot, window_factory,
+                                                            sample_docs: Path):
+    """Index → ask (fake model) → history Source → the viewers: the cited sentence, not the
+    passage, is what gets highlighted, in the text file and on the PDF page."""
+    window = window_factory()
+    window.add_folder(sample_docs)
+    wait_indexed(qtbot, window, 4)
+    text_turn = ask_and_wait(qtbot, window, TEXT_QUESTION)
+    pdf_turn = ask_and_wait(qtbot, window, PDF_QUESTION)
+    assert text_turn.found and pdf_turn.found
+    cited = next(s for s in text_turn.sources if s.anchor.path.endswith("trail_pace.py"))
+    assert cited.spans and all(cited.cited_texts)
+    assert sum(e - s for s, e in cited.spans) < len(cited.text), "sentences, not the passage"
+    # The fake model answers with a sentence of the passage: that sentence is the one cited.
+    assert loose(cited.cited_texts[0]) == loose(sub_markers("", text_turn.answer))
+    file_text = read_text_file(cited.anchor.path)
+    viewer = window.sources.text_viewer
+    place = CitedPlace.from_source(cited)
+    viewer.show_citation(file_text, place, [place])
+    assert [loose(t) for t in viewer.highlighted_texts()] == [loose(t) for t in cited.cited_texts]
+
+    pdf = next(s for s in pdf_turn.sources if s.anchor.path.endswith(".pdf"))
+    assert pdf.spans and all(pdf.cited_texts)
+    assert loose(pdf.cited_texts[0]) == loose(sub_markers("", pdf_turn.answer))
+    pdf_viewer = window.sources.pdf_viewer
+    window.sources.stack.setCurrentWidget(pdf_viewer)
+    place = CitedPlace.from_source(pdf)
+    pdf_viewer.show_citation(read_bytes(pdf.anchor.path), place, [place])
+    qtbot.waitUntil(lambda: bool(pdf_viewer.view.marks))
+    assert [loose(t) for t in pdf_viewer.highlighted_texts()] == [loose(t) for t in pdf.cited_texts]
+    assert pdf_viewer.view.marks[0].page == pdf.anchor.page - 1
 
 
 # ---------------------------------------------------------------------------- screenshots
