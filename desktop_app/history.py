@@ -34,16 +34,28 @@ HISTORY_TURNS = 4  # turns passed to follow-up questions
 
 @dataclass
 class Source:
-    """One numbered source shown with an answer: a citation or one of the closest passages."""
+    """One numbered source shown with an answer: a citation or one of the closest passages.
+
+    `spans`: the cited sentences, as (start, end) offsets in the document's extracted text
+    (`Citation.spans`); empty for the closest passages, and in conversations saved before
+    citations had them — the viewers then mark the cited lines or words as they did before.
+    """
 
     number: int
     anchor: Anchor
     text: str
     snippet: str
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def label(self) -> str:
         return self.anchor.label()
+
+    @property
+    def cited_texts(self) -> tuple[str, ...]:
+        """The text of each span as the index holds it ("" for a span outside the passage)."""
+        at, end = self.anchor.char_start, self.anchor.char_start + len(self.text)
+        return tuple(self.text[s - at:e - at] if at <= s < e <= end else "" for s, e in self.spans)
 
     def to_json(self) -> dict[str, Any]:
         a = self.anchor
@@ -61,6 +73,7 @@ class Source:
                 "char_end": a.char_end,
                 "ocr": a.ocr,
             },
+            "spans": [list(span) for span in self.spans],
         }
 
     @classmethod
@@ -76,8 +89,12 @@ class Source:
             char_end=int(a.get("char_end") or 0),
             ocr=bool(a.get("ocr", False)),
         )
+        spans = tuple(
+            (int(span[0]), int(span[1])) for span in data.get("spans") or ()
+            if isinstance(span, (list, tuple)) and len(span) == 2
+        )
         return cls(int(data.get("number", 0)), anchor, str(data.get("text", "")),
-                   str(data.get("snippet", "")))
+                   str(data.get("snippet", "")), spans)
 
 
 @dataclass
@@ -96,7 +113,8 @@ class TurnRecord:
     def from_answer(cls, answer: Answer, cancelled: bool = False) -> TurnRecord:
         """Keep what the GUI shows: citations when found, else the closest passages."""
         if answer.found:
-            sources = [Source(c.number, c.anchor, c.text, c.snippet) for c in answer.citations]
+            sources = [Source(c.number, c.anchor, c.text, c.snippet, c.spans)
+                       for c in answer.citations]
         else:
             sources = [
                 Source(i, hit.anchor, hit.text, hit.snippet)

@@ -36,6 +36,7 @@ from indexer.answer.citations import (
     repoint_citations,
     restates_question,
 )
+from indexer.answer.cited_spans import claims_by_passage, supporting_spans
 from indexer.answer.examples import EXAMPLES
 from indexer.answer.focus import focus_texts
 from indexer.answer.identifiers import code_in_passages
@@ -46,6 +47,7 @@ from indexer.answer.quotes import (
     SYSTEM_PROMPT_QUOTES,
     USER_SUFFIX_QUOTES,
     AnswerFilter,
+    Quote,
     parse_reply,
     with_quote_citations,
 )
@@ -84,10 +86,20 @@ class Citation:
     text: str
     snippet: str
     scores: dict[str, float | None]
+    spans: tuple[tuple[int, int], ...] = ()
+    """The cited sentences: (start, end) offsets in the document's extracted text (the file
+    itself for text, code and Markdown), within `anchor.char_start..char_end`; empty when the
+    answer's sentences could not be traced to sentences of the passage."""
 
     @property
     def label(self) -> str:
         return self.anchor.label()
+
+    @property
+    def cited_texts(self) -> tuple[str, ...]:
+        """The text of each span, as the index holds it."""
+        at = self.anchor.char_start
+        return tuple(self.text[s - at:e - at] for s, e in self.spans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,10 +271,27 @@ def standout_passage(hits: Sequence[SearchHit], passages: Sequence[SearchHit]) -
     return None
 
 
-def make_citations(parsed_cited: Sequence[int], passages: Sequence[SearchHit]) -> tuple[Citation, ...]:
+def make_citations(
+    parsed_cited: Sequence[int],
+    passages: Sequence[SearchHit],
+    answer: str = "",
+    *,
+    question: str = "",
+    quotes: Sequence[Quote] = (),
+) -> tuple[Citation, ...]:
+    """One `Citation` per cited number; with the `answer` text, each carries the spans of the
+    passage sentences that the answer's sentences citing it rest on (and its verified quotes),
+    so a viewer can highlight what was cited rather than the whole passage."""
+    claims = claims_by_passage(answer) if answer else {}
     out = []
     for n in parsed_cited:
         hit = passages[n - 1]
+        spans: tuple[tuple[int, int], ...] = ()
+        said = [q.text for q in quotes if q.found_in == n]
+        if claims.get(n) or said:
+            at = hit.anchor.char_start
+            spans = tuple((at + s, at + e) for s, e in supporting_spans(
+                hit.text, claims.get(n, ()), question=question, quotes=said))
         out.append(
             Citation(
                 number=n,
@@ -271,6 +300,7 @@ def make_citations(parsed_cited: Sequence[int], passages: Sequence[SearchHit]) -
                 text=hit.text,
                 snippet=hit.snippet,
                 scores={"fused": hit.fused, "bm25": hit.bm25, "vector": hit.vector},
+                spans=spans,
             )
         )
     return tuple(out)
@@ -514,7 +544,8 @@ class Answerer:
         return Answer(
             question=question,
             text=parsed.text,
-            citations=make_citations(parsed.cited, passages),
+            citations=make_citations(parsed.cited, passages, parsed.text, question=question,
+                                     quotes=reply.verified if reply is not None else ()),
             found=True,
             standalone_query=query,
             passages=tuple(passages),

@@ -279,7 +279,7 @@ def _lexical_support(words: set[str], passage: str) -> float:
     return sum(1 for w in words if w in pool or (len(w) > 3 and w in text)) / len(words)
 
 
-def _claim_words(sentence: str, question: str) -> set[str]:
+def claim_words(sentence: str, question: str) -> set[str]:
     """The content words a sentence adds to the question (all of them when it adds none)."""
     words = content_words(sentence)
     return (words - content_words(question)) or words
@@ -327,7 +327,7 @@ def repoint_citations(
     def repoint(sentence: str) -> str:
         numbers = [int(n) for g in find_markers(sentence) for n in re.split(r"\s*[,;]\s*", g)]
         cited = [n for n in numbers if 1 <= n <= len(passages)]
-        words = _claim_words(sentence, question)
+        words = claim_words(sentence, question)
         if not cited or not words:
             return sentence
         scores = [_lexical_support(words, p) for p in passages]
@@ -382,7 +382,7 @@ def check_grounding(
             if 1 <= int(n) <= len(passages)
         )
         targets = [passages[n - 1] for n in nums] if nums else list(passages)
-        words = _claim_words(sentence, question)
+        words = claim_words(sentence, question)
         if not words or not targets:
             verdicts.append(SentenceVerdict(sentence, nums, bool(targets) or not words, 1.0, None))
             continue
