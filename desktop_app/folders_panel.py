@@ -183,6 +183,7 @@ class FoldersPanel(QWidget):
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("folderTree")
         self.tree.setAccessibleName("Watched folders")
+        self.tree.setMinimumHeight(self.fontMetrics().height() * 6)  # a few folders, not one
         self.empty = set_role(QLabel(self), "empty")  # instead of the tree while it is empty
         self.empty.setObjectName("foldersEmpty")
         self.empty.setWordWrap(True)
@@ -249,7 +250,7 @@ class FoldersPanel(QWidget):
         file_bar.addStretch(1)
         for w in (self.retry_button, self.show_button, self.open_button):
             file_bar.addWidget(w)
-        files_box = QWidget(self)
+        files_box = self.files_box = QWidget(self)  # hidden while there is no folder
         fb = QVBoxLayout(files_box)
         fb.setContentsMargins(0, 0, 0, 0)
         fb.addLayout(file_bar)
@@ -494,8 +495,8 @@ class FoldersPanel(QWidget):
             text = "No folders yet. Add one, or drop a folder here."
             if self.collection is not None:
                 text = f"“{self.collection}” has no folders yet. Add one, or drop one here."
-            self.empty.setText(f"{text}\nAdd folder… (Ctrl+O) — Cairn reads every document "
-                               "in it and keeps up as files change.")
+            self.empty.setText(f"{text}\n\nCairn reads every document in it and keeps up as "
+                               "files change. File ▸ Add Folder… (Ctrl+O)")
         elif self._controller.paused:
             text = "Indexing paused."
         elif done < total or is_working(p):
@@ -511,6 +512,7 @@ class FoldersPanel(QWidget):
         self.summary.setVisible(bool(self.folders))
         self.empty.setVisible(not self.folders)
         self.tree.setVisible(bool(self.folders))
+        self.files_box.setVisible(bool(self.folders))
 
     def _apply_filter(self) -> None:
         folder = self.selected_folder()

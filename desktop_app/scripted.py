@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap
 
 from desktop_app.theme import Theme
@@ -280,6 +280,8 @@ class ScreenshotTour(_Runner):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"{name}.png"
         target = widget or self.window
+        # Lay out what changed since the last event (a label's new text) before painting it.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         if scale == 1.0:
             pixmap = target.grab()
         else:
@@ -318,10 +320,18 @@ class ScreenshotTour(_Runner):
         w.sources.clear()
         yield Wait("paint", seconds=0.3)
         yield from self.shoot("empty")
+        w.focus_search()  # a search before any folder is read: what to do next
+        w.search_panel.edit.setText("green tea")
+        yield Wait("no search results", lambda: "Nothing matches" in
+                   w.search_panel.view.toPlainText(), timeout=60)
+        yield Wait("paint", seconds=0.3)
+        yield from self.shoot("search-empty")
+        w.search_panel.edit.clear()
+        w.sources.clear()
         w.pages.setCurrentWidget(w.welcome)
         w.use_sample_documents()
         yield Wait("indexing to start", lambda: w.folders_panel.folders != [], timeout=60)
-        w.add_folder(write_reference_docs(Path(self.c.settings.home) / REFERENCE_FOLDER))
+        w.add_folder(write_reference_docs(Path(self.c.settings.home) / REFERENCE_FOLDER, 80))
         w.show_tab(2)
 
         def mid_indexing() -> bool:
@@ -355,11 +365,6 @@ class ScreenshotTour(_Runner):
         w.search_panel.hit_activated.emit(hits, best.number)
         yield Wait("paint", seconds=0.5)
         yield from self.shoot("search")
-        w.search_panel.edit.setText("zymurgy quaternion")
-        yield Wait("no search results", lambda: "Nothing matches" in
-                   w.search_panel.view.toPlainText(), timeout=60)
-        yield Wait("paint", seconds=0.3)
-        yield from self.shoot("search-empty")
         dialog = w.open_settings()
         yield Wait("the model check", lambda: "Checking" not in dialog.models_status.text())
         yield Wait("the settings dialog", seconds=0.3)

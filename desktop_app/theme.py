@@ -119,7 +119,7 @@ def stylesheet(palette: QPalette, base_pt: float = 10.0) -> str:
 QLabel[role="title"] {{ font-size: {pt['title']}pt; font-weight: 700; }}
 QLabel[role="heading"] {{ font-size: {pt['heading']}pt; font-weight: 600; }}
 QLabel[role="muted"] {{ color: {muted}; font-size: {pt['small']}pt; }}
-QLabel[role="empty"] {{ color: {muted}; font-size: {pt['heading']}pt; padding: {s * 2}px; }}
+QLabel[role="empty"] {{ color: {muted}; padding: {s + 4}px; }}
 QPushButton {{
     background: {button}; color: {text}; border: 1px solid {border}; border-radius: 6px;
     padding: {s // 2 + 1}px {s + 4}px; min-height: 1.4em;
@@ -128,7 +128,7 @@ QPushButton:hover {{ background: {hover}; }}
 QPushButton:pressed, QPushButton:checked {{ background: {border}; }}
 QPushButton:disabled {{ color: {muted}; background: {window}; }}
 QPushButton:default, QPushButton[primary="true"] {{
-    background: {accent}; color: {on_accent}; border-color: {accent}; font-weight: 600;
+    background: {accent}; color: {on_accent}; border-color: {accent};
 }}
 QPushButton:default:hover, QPushButton[primary="true"]:hover {{ background: {accent_hover}; }}
 QPushButton:default:disabled, QPushButton[primary="true"]:disabled {{
@@ -136,6 +136,7 @@ QPushButton:default:disabled, QPushButton[primary="true"]:disabled {{
 }}
 QToolButton {{ border: 1px solid transparent; border-radius: 6px; padding: 3px; }}
 QToolButton:hover {{ background: {hover}; border-color: {border}; }}
+QToolButton#collectionMenu::menu-indicator {{ image: none; width: 0; }}
 QLineEdit, QPlainTextEdit, QTextEdit, QAbstractItemView {{
     background: {base}; color: {text}; border: 1px solid {border}; border-radius: 6px;
     selection-background-color: {accent}; selection-color: {on_accent};
@@ -155,7 +156,7 @@ QTabBar::tab {{
     background: transparent; color: {muted}; padding: {s - 2}px {s * 2}px;
     border: none; border-bottom: 2px solid transparent; margin-right: {s // 2}px;
 }}
-QTabBar::tab:selected {{ color: {text}; border-bottom: 2px solid {accent}; font-weight: 600; }}
+QTabBar::tab:selected {{ color: {text}; border-bottom: 2px solid {accent}; }}
 QTabBar::tab:hover:!selected {{ color: {text}; }}
 QGroupBox {{
     border: 1px solid {border}; border-radius: 8px; margin-top: 1.6em;

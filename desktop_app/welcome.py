@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -117,9 +118,10 @@ STATE_MARK = {"ready": "✔", "assemblable": "○", "assembling": "⟳", "fake":
 
 def models_html(lines: list[ModelLine], palette: Any = None) -> str:
     colors = colors_for(palette)
+    text = (palette or QGuiApplication.palette()).color(QPalette.ColorRole.WindowText).name()
     rows = []
     for line in lines:
-        color = colors.error_fg if line.state == "missing" else "inherit"
+        color = colors.error_fg if line.state == "missing" else text  # rich text has no inherit
         rows.append(
             f"<tr><td style='color:{color};'>{STATE_MARK.get(line.state, '')}</td>"
             f"<td><b>{html.escape(line.role)}:</b> {html.escape(line.name)}<br/>"

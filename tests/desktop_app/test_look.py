@@ -242,7 +242,8 @@ def test_empty_states_say_what_to_do(qtbot, window_factory):
     window.show_tab(2)
     folders = window.folders_panel
     qtbot.waitUntil(lambda: folders.empty.isVisible())
-    assert "Add folder" in folders.empty.text() and not folders.tree.isVisible()
+    assert "Add Folder… (Ctrl+O)" in folders.empty.text() and not folders.tree.isVisible()
+    assert not folders.files_box.isVisible()
     window.show_tab(1)
     search = window.search_panel
     assert "Search every indexed document" in search.view.toPlainText()
