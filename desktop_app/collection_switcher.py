@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.theme import SPACING, bind_icon, set_role
 from indexer.collection_sets import in_scope
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class CollectionSwitcher(QWidget):
         self._pending_select: str | None = None  # a created collection, switched to once read
         self.combo = QComboBox(self)
         self.combo.setObjectName("collectionCombo")
+        self.combo.setAccessibleName("Collection")
         self.combo.setToolTip("Search and ask in one collection of folders, or in all of them")
         self.combo.addItem(ALL_LABEL, None)
         self.combo.currentIndexChanged.connect(self._on_current_index_changed)
@@ -97,17 +99,20 @@ class CollectionSwitcher(QWidget):
         self.manage = QToolButton(self)
         self.manage.setObjectName("collectionMenu")
         self.manage.setText("⋯")
+        self.manage.setAccessibleName("Manage collections")
+        bind_icon(self.manage, "ellipsis")
         self.manage.setToolTip("New, rename, delete collections")
         self.manage.setMenu(self.menu)
         self.manage.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.progress = QLabel(self)  # the current collection's files and progress
+        self.progress = set_role(QLabel(self), "muted")  # the collection's files and progress
         self.progress.setObjectName("collectionProgress")
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel("<b>Collection</b>", self), 1)
+        row.addWidget(set_role(QLabel("Collection", self), "heading"), 1)
         row.addWidget(self.manage)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 0)
+        layout.setContentsMargins(SPACING, SPACING, SPACING, 0)
+        layout.setSpacing(SPACING // 2)
         layout.addLayout(row)
         layout.addWidget(self.combo)
         layout.addWidget(self.progress)

@@ -1,4 +1,8 @@
-"""The conversation list: newest first; select to reopen, rename in place, delete."""
+"""The conversation list: newest first; select to reopen, rename in place, delete.
+
+With no conversation yet (in the chosen collection) the list gives way to a line that says how
+to start one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.history import Conversation, ConversationStore
+from desktop_app.theme import SPACING, bind_icon, set_role
+
+EMPTY_TEXT = "No conversations yet.\nAsk a question (Ctrl+Enter) and it is kept here."
 
 
 class ConversationsPanel(QWidget):
@@ -35,10 +42,13 @@ class ConversationsPanel(QWidget):
         self._refreshing = False
         self.collection: str | None = None  # list only this collection's conversations
         self.new_button = QPushButton("New conversation", self)
-        self.new_button.setToolTip("Ctrl+N")
+        self.new_button.setObjectName("newConversationButton")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        bind_icon(self.new_button, "message-square-plus")
         self.new_button.clicked.connect(self.new_requested)
         self.list = QListWidget(self)
         self.list.setObjectName("conversationList")
+        self.list.setAccessibleName("Conversations")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -53,12 +63,19 @@ class ConversationsPanel(QWidget):
         delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         delete.triggered.connect(self.delete_current)
         self.list.addAction(delete)
-        title = QLabel("<b>Conversations</b>", self)
+        title = set_role(QLabel("Conversations", self), "heading")
+        self.empty = set_role(QLabel(EMPTY_TEXT, self), "empty")
+        self.empty.setObjectName("conversationsEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.empty.hide()
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(SPACING, SPACING, SPACING, SPACING)
+        layout.setSpacing(SPACING)
         layout.addWidget(title)
         layout.addWidget(self.new_button)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty, 1)
         self.note = QLabel(self)  # why the saved history could not be read, if it could not
         self.note.setWordWrap(True)
         self.note.hide()
@@ -86,6 +103,9 @@ class ConversationsPanel(QWidget):
                     self.list.setCurrentItem(item)
         finally:
             self._refreshing = False
+        empty = self.list.count() == 0
+        self.empty.setVisible(empty)
+        self.list.setVisible(not empty)
 
     def set_collection(self, collection: str | None, current: Conversation | None = None) -> None:
         """List the conversations of `collection` (None: those over all folders)."""

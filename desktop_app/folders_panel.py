@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.sources_view import open_externally, show_in_folder
+from desktop_app.theme import SPACING, bind_icon, set_role
 from indexer.collection_sets import in_scope
 from indexer.events import ProgressUpdated
 
@@ -165,6 +166,9 @@ class FoldersPanel(QWidget):
         self.remove_button = QPushButton("Remove", self)
         self.pause_button = QPushButton("Pause indexing", self)
         self.pause_button.setCheckable(True)
+        for button, name in ((self.add_button, "folder-plus"), (self.remove_button, "folder-minus"),
+                             (self.pause_button, "pause")):
+            bind_icon(button, name)
         self.add_button.clicked.connect(self.choose_folder)
         self.remove_button.clicked.connect(lambda: self.remove_selected())
         self.pause_button.toggled.connect(self._on_pause_toggled)
@@ -178,6 +182,13 @@ class FoldersPanel(QWidget):
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("folderTree")
+        self.tree.setAccessibleName("Watched folders")
+        self.tree.setMinimumHeight(self.fontMetrics().height() * 6)  # a few folders, not one
+        self.empty = set_role(QLabel(self), "empty")  # instead of the tree while it is empty
+        self.empty.setObjectName("foldersEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.hide()
         self.tree.setHeaderLabels(["Folder", "Progress", "State"])
         self.tree.setRootIsDecorated(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -188,10 +199,12 @@ class FoldersPanel(QWidget):
 
         self.filter = QComboBox(self)
         self.filter.addItems(["All files", "Failed or skipped", "Not finished"])
+        self.filter.setAccessibleName("Show files")
         self.filter.currentIndexChanged.connect(lambda _i: self._apply_filter())
         self.model = FileTableModel(self)
         self.table = QTableView(self)
         self.table.setObjectName("fileTable")
+        self.table.setAccessibleName("Files")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -212,6 +225,9 @@ class FoldersPanel(QWidget):
         self.retry_button = QPushButton("Retry", self)
         self.show_button = QPushButton("Show in folder", self)
         self.open_button = QPushButton("Open", self)
+        for button, name in ((self.retry_button, "rotate-cw"), (self.show_button, "folder-open"),
+                             (self.open_button, "external-link")):
+            bind_icon(button, name)
         self.retry_button.clicked.connect(self._on_retry_clicked)
         self.show_button.clicked.connect(self._on_show_clicked)
         self.open_button.clicked.connect(self._on_open_clicked)
@@ -227,13 +243,14 @@ class FoldersPanel(QWidget):
         fl.addWidget(self.scope_line)
         fl.addWidget(self.summary)
         fl.addWidget(self.tree, 1)
+        fl.addWidget(self.empty, 1)
         file_bar = QHBoxLayout()
         file_bar.addWidget(QLabel("Files:", self))
         file_bar.addWidget(self.filter)
         file_bar.addStretch(1)
         for w in (self.retry_button, self.show_button, self.open_button):
             file_bar.addWidget(w)
-        files_box = QWidget(self)
+        files_box = self.files_box = QWidget(self)  # hidden while there is no folder
         fb = QVBoxLayout(files_box)
         fb.setContentsMargins(0, 0, 0, 0)
         fb.addLayout(file_bar)
@@ -245,8 +262,10 @@ class FoldersPanel(QWidget):
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(SPACING, SPACING, SPACING, SPACING)
         layout.addWidget(splitter)
+        for box in (fl, fb):
+            box.setSpacing(SPACING)
 
         controller.files_changed.connect(self.reload)
         controller.progress_updated.connect(self._on_progress_updated)
@@ -323,6 +342,7 @@ class FoldersPanel(QWidget):
         self.pause_button.setChecked(paused)
         self.pause_button.blockSignals(False)
         self.pause_button.setText("Resume indexing" if paused else "Pause indexing")
+        bind_icon(self.pause_button, "play" if paused else "pause")
         self._render_summary()
 
     @Slot(object)
@@ -475,6 +495,8 @@ class FoldersPanel(QWidget):
             text = "No folders yet. Add one, or drop a folder here."
             if self.collection is not None:
                 text = f"“{self.collection}” has no folders yet. Add one, or drop one here."
+            self.empty.setText(f"{text}\n\nCairn reads every document in it and keeps up as "
+                               "files change. File ▸ Add Folder… (Ctrl+O)")
         elif self._controller.paused:
             text = "Indexing paused."
         elif done < total or is_working(p):
@@ -487,6 +509,10 @@ class FoldersPanel(QWidget):
         else:
             text = f"{total} files indexed" + (f" · {failed} failed" if failed else "")
         self.summary.setText(text)
+        self.summary.setVisible(bool(self.folders))
+        self.empty.setVisible(not self.folders)
+        self.tree.setVisible(bool(self.folders))
+        self.files_box.setVisible(bool(self.folders))
 
     def _apply_filter(self) -> None:
         folder = self.selected_folder()

@@ -7,7 +7,11 @@ as soon as the settings and the conversation history are read; questions, search
 given before the index is open are queued by the `Controller` and run when it opens, with an
 "Opening the index…" note meanwhile. It owns no core logic; closing it runs the controller's
 shutdown. It starts in the collection chosen last time (`window_state.py`), as soon as the
-settings say that collection still exists.
+settings say that collection still exists, and in the theme chosen last (View ▸ Theme).
+
+Keyboard: every shortcut is a menu item (`menus.py`); every control has an accessible name
+(the window names the few of its panels' controls that do not name themselves) and Tab walks
+the window in reading order (both in `keyboard.py`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -38,11 +43,19 @@ from desktop_app.collection_switcher import CollectionSwitcher, collection_colum
 from desktop_app.conversations_panel import ConversationsPanel
 from desktop_app.folders_panel import FoldersPanel, dropped_folders
 from desktop_app.history import Conversation, ConversationStore, Source, read_conversations
+from desktop_app.keyboard import build_menus, name_controls, set_tab_order
 from desktop_app.search_panel import SearchPanel
 from desktop_app.sources_view import SourcesView
 from desktop_app.status_bar import CairnStatusBar
 from desktop_app.summary_actions import add_file_actions, export_conversation, summary_question
-from desktop_app.welcome import SAMPLE_FOLDER_NAME, WelcomePage, copy_samples, describe_models
+from desktop_app.theme import SPACING, Theme, bind_icon, set_role
+from desktop_app.welcome import (
+    SAMPLE_FOLDER_NAME,
+    FirstRunSteps,
+    WelcomePage,
+    copy_samples,
+    describe_models,
+)
 from desktop_app.window_state import WindowState
 
 if TYPE_CHECKING:  # imported when first opened: pydantic costs ~0.3 s of start-up
@@ -54,17 +67,21 @@ class NoticeBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setObjectName("noticeBar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.label = QLabel(self)
         self.label.setObjectName("noticeText")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(self, text="✕", autoRaise=True, toolTip="Dismiss")
+        close = QToolButton(self, autoRaise=True, toolTip="Dismiss")
+        close.setAccessibleName("Dismiss the message")
+        bind_icon(close, "x")
         close.clicked.connect(self.hide)
+        self.close_button = close
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setContentsMargins(SPACING * 2, SPACING // 2, SPACING, SPACING // 2)
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
-        self.setAutoFillBackground(True)
         self.hide()
 
     def show_message(self, text: str) -> None:
@@ -97,21 +114,28 @@ class MainWindow(QMainWindow):
         self._history_read = False
         self.accepting_input = False
 
-        self.loading = QLabel("Starting Cairn — loading models…", self)
+        self.state = WindowState.for_home(controller.home)
+        theme = Theme.instance()
+        if theme is not None and theme.mode != self.state.theme:
+            theme.set_mode(self.state.theme)  # before anything is painted
+        self.loading = set_role(QLabel("Starting Cairn — loading models…", self), "empty")
         self.loading.setObjectName("loadingPage")
         self.loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.welcome = WelcomePage(self)
-        self.welcome.folder_chosen.connect(self.add_folder)
+        self.welcome.folder_chosen.connect(self._on_welcome_folder)
         self.welcome.samples_requested.connect(self.use_sample_documents)
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.loading)
         self.pages.addWidget(self.welcome)
         self.notice = NoticeBar(self)
+        self.first_run = FirstRunSteps(self)
+        self.first_run.ask_requested.connect(self._on_first_question)
         central = QWidget(self)
         v = QVBoxLayout(central)
         v.setContentsMargins(0, 0, 0, 0)
         v.setSpacing(0)
         v.addWidget(self.notice)
+        v.addWidget(self.first_run)
         v.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.status = CairnStatusBar(controller, self)
@@ -124,8 +148,10 @@ class MainWindow(QMainWindow):
         self.collections: CollectionSwitcher | None = None
         self.tabs: QTabWidget | None = None
         self.workspace: QSplitter | None = None
-        self._build_menus()
+        build_menus(self)
         self._build_workspace()
+        name_controls(self)
+        set_tab_order(self)
 
         controller.settings_loaded.connect(self._on_settings_loaded)
         controller.kb_opened.connect(self._on_kb_opened)
@@ -150,53 +176,14 @@ class MainWindow(QMainWindow):
         self.resize(width, height)
         self.setMinimumSize(min(width, font_h * 48), min(height, font_h * 30))
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self.add_folder_action = self._action(file_menu, "&Add Folder…", self.choose_folder,
-                                              QKeySequence.StandardKey.Open)
-        self.new_action = self._action(file_menu, "&New Conversation", self.new_conversation,
-                                       QKeySequence.StandardKey.New)
-        self.export_action = self._action(file_menu, "&Export Conversation…", self.export)
-        file_menu.addSeparator()
-        self.settings_action = self._action(file_menu, "&Settings…", self.open_settings,
-                                            QKeySequence("Ctrl+,"))
-        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        file_menu.addSeparator()
-        quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        edit_menu = bar.addMenu("&Edit")
-        self.copy_action = self._action(edit_menu, "&Copy Answer", self._copy_answer,
-                                        QKeySequence("Ctrl+Shift+C"))
-        self.search_action = self._action(edit_menu, "&Search Documents", self.focus_search,
-                                          QKeySequence("Ctrl+K"))
-        self.stop_action = self._action(edit_menu, "S&top Generating", self.stop_generation,
-                                        QKeySequence(Qt.Key.Key_Escape))
-        self.stop_action.setEnabled(False)
-        view_menu = bar.addMenu("&View")
-        for i, name in enumerate(("&Ask", "Searc&h", "&Folders")):
-            self._action(view_menu, name, lambda i=i: self.show_tab(i), QKeySequence(f"Ctrl+{i + 1}"))
-        help_menu = bar.addMenu("&Help")
-        about = self._action(help_menu, "&About Cairn", self.show_about)
-        about.setMenuRole(QAction.MenuRole.AboutRole)
-        about_qt = self._action(help_menu, "About &Qt", lambda: QMessageBox.aboutQt(self))
-        about_qt.setMenuRole(QAction.MenuRole.AboutQtRole)
-        for action in (self.add_folder_action, self.new_action, self.copy_action,
-                       self.search_action):
-            action.setEnabled(False)
-
-    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        action.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(action)
-        return action
+    def input_actions(self) -> list[QAction]:
+        """The actions that wait for the settings and the history (`_enable_inputs`)."""
+        return [self.add_folder_action, self.new_action, self.copy_action, self.search_action,
+                self.ask_action]
 
     def _build_workspace(self) -> None:
         c = self.controller
         self.store = ConversationStore.for_home(c.home, load=False)  # read on the pool
-        self.state = WindowState.for_home(c.home)
         self.conversations = ConversationsPanel(self.store, self)
         self.collections = CollectionSwitcher(c, self)
         self.ask_panel = AskPanel(c, self.store, self)
@@ -205,6 +192,7 @@ class MainWindow(QMainWindow):
         self.sources = SourcesView(c, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.ask_panel, "Ask")
         self.tabs.addTab(self.search_panel, "Search")
         self.tabs.addTab(self.folders_panel, "Folders")
@@ -233,6 +221,8 @@ class MainWindow(QMainWindow):
         self.ask_panel.conversation_changed.connect(self._on_conversation_changed)
         self.ask_panel.answer_started.connect(lambda: self.stop_action.setEnabled(True))
         self.ask_panel.answer_finished.connect(lambda _t: self.stop_action.setEnabled(False))
+        self.ask_panel.answer_finished.connect(lambda _t: self.first_run.set_answered())
+        self.folders_panel.stats_updated.connect(self._on_folder_stats)
         self.search_panel.results_shown.connect(
             lambda results: self.sources and self.sources.show_sources(results, "Search results")
         )
@@ -297,8 +287,7 @@ class MainWindow(QMainWindow):
         assert self.ask_panel is not None
         self.accepting_input = True
         self.welcome.set_ready(True, "Opening the index…" if c.kb is None else "")
-        for action in (self.add_folder_action, self.new_action, self.copy_action,
-                       self.search_action):
+        for action in self.input_actions():
             action.setEnabled(True)
         self.ask_panel.set_ready(True)
         self.inputs_enabled.emit()
@@ -373,6 +362,11 @@ class MainWindow(QMainWindow):
         if self.folders_panel is not None:
             self.folders_panel.choose_folder()
 
+    def _on_welcome_folder(self, folder: Path) -> None:
+        """A folder chosen on the welcome page: index it and show the steps to a first answer."""
+        if self.add_folder(folder):
+            self.first_run.start(Path(folder).name, sample=False)
+
     def use_sample_documents(self) -> bool:
         """Copy the bundled samples into the home and index them."""
         settings = self.controller.settings
@@ -383,7 +377,9 @@ class MainWindow(QMainWindow):
 
         def failed(exc: BaseException) -> None:
             self.welcome.set_ready(True, f"Could not copy the samples: {exc}")
+            self.first_run.hide()
 
+        self.first_run.start(SAMPLE_FOLDER_NAME, sample=True)
         return self.controller.pool.run(lambda: copy_samples(dest), self.add_folder, failed)
 
     def new_conversation(self) -> None:
@@ -418,9 +414,35 @@ class MainWindow(QMainWindow):
         if self.ask_panel is not None:
             self.ask_panel.stop()
 
-    def _copy_answer(self) -> None:
+    def ask_from_box(self) -> bool:
+        """Edit ▸ Ask Question (Ctrl+Enter): ask what the question box holds."""
+        if self.ask_panel is None or self.ask_panel.generating:
+            return False
+        self.show_tab(0)
+        return self.ask_panel.ask()
+
+    def copy_answer(self) -> None:
         if self.ask_panel is not None:
             self.ask_panel.copy_last_answer()
+
+    def step_citation(self, delta: int) -> bool:
+        """Go ▸ Next / Previous Citation (F8 / Shift+F8): step through the cited places in the
+        source open in the Sources pane, when its viewer can (it has `step_citation`)."""
+        if self.sources is None:
+            return False
+        viewer = self.sources.stack.currentWidget()
+        step = getattr(viewer, "step_citation", None)
+        if step is None:
+            return False
+        step(delta)
+        return True
+
+    def set_theme(self, mode: str) -> None:
+        """View ▸ Theme: follow the system, or light or dark; remembered for the next start."""
+        self.state.theme = mode
+        theme = Theme.instance() or Theme(QApplication.instance())  # type: ignore[arg-type]
+        theme.set_mode(mode)
+        self.theme_actions[mode].setChecked(True)
 
     def open_settings(self) -> SettingsDialog | None:
         """Open the settings dialog (window-modal, non-blocking); OK applies the changes."""
@@ -508,6 +530,22 @@ class MainWindow(QMainWindow):
             self.conversations.refresh(conversation)
         if self.stop_action is not None and self.ask_panel is not None:
             self.stop_action.setEnabled(self.ask_panel.generating)
+
+    @Slot(object)
+    def _on_folder_stats(self, stats: dict[str, dict[str, int]]) -> None:
+        """Files read so far, for the first-run steps."""
+        from desktop_app.folders_panel import is_working
+
+        done = sum(s.get("done", 0) for s in stats.values())
+        total = sum(s.get("total", 0) for s in stats.values())
+        self.first_run.set_files(done, total, is_working(self.controller.last_progress))
+
+    @Slot(str)
+    def _on_first_question(self, question: str) -> None:
+        """The first-run steps' button: ask the sample question, or go to the question box."""
+        self.show_tab(0)
+        if question:
+            self.ask_about(question)
 
     # ------------------------------------------------------------------ Qt events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

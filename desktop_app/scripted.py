@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
 
-from desktop_app.welcome import SAMPLE_FILES, copy_samples
+from desktop_app.theme import Theme
+from desktop_app.welcome import SAMPLE_FILES, SAMPLE_QUESTION, copy_samples
 
 log = logging.getLogger(__name__)
 
-SELF_TEST_QUESTION = "What water temperature should I use to brew green tea?"
+SELF_TEST_QUESTION = SAMPLE_QUESTION
 SELF_TEST_FILE = "brewing-green-tea.html"
 # Tour questions, in order of preference (a small model does not always cite: try the next).
 TEXT_QUESTIONS = (
@@ -260,30 +262,76 @@ class SelfTest(_Runner):
 
 
 class ScreenshotTour(_Runner):
-    """Visit the main states and save a PNG of each (`--screenshot-dir`)."""
+    """Visit the main states and save PNGs of each (`--screenshot-dir`): every state in the
+    light and the dark theme, each at 1x and at 2x (`21-<state>-<theme>[@2x].png`).
+
+    Why 2x by rendering at a device pixel ratio of 2 rather than a second run under
+    QT_SCALE_FACTOR=2: the same window at the same moment, with text and icons drawn at twice
+    the pixels (what a high-DPI screen shows), where the offscreen screen at scale 2 would leave
+    a window of half the size.
+    """
 
     def __init__(self, window: Any, out_dir: Path, timeout_s: float = 900.0) -> None:
         super().__init__(window, timeout_s)
         self.out_dir = Path(out_dir)
         self.saved: list[str] = []
 
-    def grab(self, name: str, widget: Any = None) -> None:
+    def grab(self, name: str, widget: Any = None, scale: float = 1.0) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"{name}.png"
-        (widget or self.window).grab().save(str(path))
+        target = widget or self.window
+        # Lay out what changed since the last event (a label's new text) before painting it.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        if scale == 1.0:
+            pixmap = target.grab()
+        else:
+            pixmap = QPixmap(target.size() * scale)
+            pixmap.setDevicePixelRatio(scale)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            target.render(pixmap)
+        pixmap.save(str(path))
         self.saved.append(str(path))
         log.warning("saved %s", path)
 
+    def shoot(self, state: str, widget: Any = None) -> Script:
+        """Save `state` in light and dark, at 1x and 2x; the window ends in light."""
+        theme = Theme.instance()
+        for mode in ("light", "dark"):
+            if theme is not None and theme.mode != mode:
+                theme.set_mode(mode)
+                yield Wait("the theme to repaint", seconds=0.4)
+            for scale, suffix in ((1.0, ""), (2.0, "@2x")):
+                self.grab(f"21-{state}-{mode}{suffix}", widget, scale)
+        if theme is not None:
+            theme.set_mode("light")
+            yield Wait("the theme to repaint", seconds=0.2)
+
     def script(self) -> Script:
         w = self.window
+        theme = Theme.instance()
+        if theme is not None:
+            theme.set_mode("light")
         yield from self.wait_open()
         yield Wait("the welcome page", lambda: w.pages.currentWidget() is w.welcome)
         yield Wait("model status", lambda: "Checking" not in w.welcome.models_label.text())
         yield Wait("paint", seconds=0.3)
-        self.grab("01-welcome")
+        yield from self.shoot("welcome")
+        w.show_tab(2)  # the workspace before any folder: what each empty view says
+        w.sources.clear()
+        yield Wait("paint", seconds=0.3)
+        yield from self.shoot("empty")
+        w.focus_search()  # a search before any folder is read: what to do next
+        w.search_panel.edit.setText("green tea")
+        yield Wait("no search results", lambda: "Nothing matches" in
+                   w.search_panel.view.toPlainText(), timeout=60)
+        yield Wait("paint", seconds=0.3)
+        yield from self.shoot("search-empty")
+        w.search_panel.edit.clear()
+        w.sources.clear()
+        w.pages.setCurrentWidget(w.welcome)
         w.use_sample_documents()
         yield Wait("indexing to start", lambda: w.folders_panel.folders != [], timeout=60)
-        w.add_folder(write_reference_docs(Path(self.c.settings.home) / REFERENCE_FOLDER))
+        w.add_folder(write_reference_docs(Path(self.c.settings.home) / REFERENCE_FOLDER, 80))
         w.show_tab(2)
 
         def mid_indexing() -> bool:
@@ -293,18 +341,22 @@ class ScreenshotTour(_Runner):
 
         yield Wait("indexing in progress", mid_indexing, timeout=60)
         yield Wait("paint", seconds=0.15)
-        self.grab("02-indexing")
+        yield from self.shoot("indexing")
         yield Wait("indexing to finish", self._indexed)
+        yield Wait("the first-run steps to offer a question",
+                   lambda: w.first_run.stage == "ready", timeout=60)
         yield Wait("paint", seconds=0.3)
-        self.grab("02b-folders-indexed")
+        yield from self.shoot("folders")
+        w.first_run.ask_button.click()  # the first answer, as a new user gets it
+        yield Wait("the first answer", lambda: w.first_run.stage == "answered")
         yield from self.ask_until_cited(TEXT_QUESTIONS, ".md")
         yield from self.open_citation(suffix=".md")
         yield Wait("paint", seconds=0.5)
-        self.grab("03-answer-with-citations")
+        yield from self.shoot("answer")
         yield from self.ask_until_cited(PDF_QUESTIONS, ".pdf")
         yield from self.open_citation(suffix=".pdf")
         yield Wait("the PDF to render", seconds=1.0)
-        self.grab("04-pdf-at-cited-page")
+        yield from self.shoot("answer-pdf")
         w.focus_search()
         w.search_panel.edit.setText("green tea temperature")
         yield Wait("search results", lambda: bool(w.search_panel.results), timeout=60)
@@ -312,18 +364,14 @@ class ScreenshotTour(_Runner):
         best = next((h for h in hits if "temperature" in h.label.lower()), hits[0])
         w.search_panel.hit_activated.emit(hits, best.number)
         yield Wait("paint", seconds=0.5)
-        self.grab("05-search")
+        yield from self.shoot("search")
         dialog = w.open_settings()
         yield Wait("the model check", lambda: "Checking" not in dialog.models_status.text())
         yield Wait("the settings dialog", seconds=0.3)
-        self.grab("06-settings-models", dialog)
-        dialog.show_page("Indexing")
-        dialog._fields["chunk_tokens"].setValue(160)  # shows the reindex warning
-        yield Wait("paint", seconds=0.2)
-        self.grab("06-settings-indexing", dialog)
+        yield from self.shoot("settings", dialog)
         dialog.show_page("Privacy")
         yield Wait("paint", seconds=0.2)
-        self.grab("07-settings-privacy", dialog)
+        yield from self.shoot("settings-privacy", dialog)
         dialog.reject()
 
     def _indexed(self) -> bool:

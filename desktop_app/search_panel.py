@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QTextBrowser, QVBoxLayout, QWid
 from desktop_app.ask_panel import describe_error
 from desktop_app.history import Source
 from desktop_app.rendering import highlight_snippet
-from desktop_app.theme import colors_for
+from desktop_app.theme import SPACING, colors_for
 
 if TYPE_CHECKING:
     from desktop_app.app import Controller
@@ -48,6 +48,7 @@ class SearchPanel(QWidget):
 
         self.edit = QLineEdit(self)
         self.edit.setObjectName("searchEdit")
+        self.edit.setAccessibleName("Search your documents")
         self.edit.setPlaceholderText("Search your documents (Ctrl+K)")
         self.edit.setClearButtonEnabled(True)
         self.edit.textChanged.connect(self._on_text_changed)
@@ -56,6 +57,7 @@ class SearchPanel(QWidget):
         self.info.setObjectName("searchInfo")
         self.view = QTextBrowser(self)
         self.view.setObjectName("searchResults")
+        self.view.setAccessibleName("Search results")
         self.view.setOpenLinks(False)
         self.view.anchorClicked.connect(self._on_anchor_clicked)
         self._debounce = QTimer(self)
@@ -64,7 +66,8 @@ class SearchPanel(QWidget):
         self._debounce.timeout.connect(self._on_debounce_timeout)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(SPACING, SPACING, SPACING, SPACING)
+        layout.setSpacing(SPACING)
         layout.addWidget(self.edit)
         layout.addWidget(self.info)
         layout.addWidget(self.view, 1)
@@ -133,12 +136,18 @@ class SearchPanel(QWidget):
     def _render(self) -> None:
         colors = colors_for(self.palette())
         if not self.results:
-            hint = (
-                "Type to search every indexed document. Words that match are highlighted."
-                if not self._searched_for
-                else "Nothing in your documents matches this search."
-            )
-            self.view.setHtml(f"<p style='color:{colors.muted};'>{html.escape(hint)}</p>")
+            if not self._searched_for:
+                head = "Search every indexed document"
+                hint = ("Type a few words: results appear as you type, matching words "
+                        "highlighted. Enter opens the best one beside them.")
+            else:
+                head = f"Nothing matches “{self._searched_for}”"
+                hint = ("Try fewer or other words, or a word from the document's title. Is "
+                        "the folder indexed? The Folders tab (Ctrl+3) shows every file.")
+            self.view.setHtml(
+                f"<div style='margin:24px;'><p style='font-size:large;color:{colors.muted};'>"
+                f"<b>{html.escape(head)}</b></p>"
+                f"<p style='color:{colors.muted};'>{html.escape(hint)}</p></div>")
             return
         blocks = []
         for s in self.results:

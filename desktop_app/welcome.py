@@ -1,7 +1,12 @@
 """First run: a short welcome that asks for a folder (or offers the sample documents) and says
-whether the models are ready, will be assembled on first use, or are missing (and what to do).
+whether the models are ready, will be assembled on first use, or are missing (and what to do),
+then a strip of three steps that shows the way to the first answer.
 
-Choosing a folder is the only question: indexing starts right away.
+Choosing a folder is the only question: indexing starts right away. Why the steps strip
+(`FirstRunSteps`) above the workspace and not more pages of a wizard: the person sees the real
+window fill up (files read, the Folders tab's progress) while the strip says which step they
+are at — documents added, documents read (n of m files), first question — and, for the sample
+documents, offers a question that they answer.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.theme import colors_for
+from desktop_app.theme import SPACING, bind_icon, colors_for, set_role
 
 if TYPE_CHECKING:
     from indexer.config import Settings
@@ -35,6 +43,8 @@ SAMPLE_FILES = (
     "observing-the-night-sky.pdf",
 )
 SAMPLE_FOLDER_NAME = "Sample documents"
+#: The question the first-run steps offer for the sample documents (the self-test asks it too).
+SAMPLE_QUESTION = "What water temperature should I use to brew green tea?"
 
 
 def copy_samples(dest: Path) -> Path:
@@ -108,9 +118,10 @@ STATE_MARK = {"ready": "✔", "assemblable": "○", "assembling": "⟳", "fake":
 
 def models_html(lines: list[ModelLine], palette: Any = None) -> str:
     colors = colors_for(palette)
+    text = (palette or QGuiApplication.palette()).color(QPalette.ColorRole.WindowText).name()
     rows = []
     for line in lines:
-        color = colors.error_fg if line.state == "missing" else "inherit"
+        color = colors.error_fg if line.state == "missing" else text  # rich text has no inherit
         rows.append(
             f"<tr><td style='color:{color};'>{STATE_MARK.get(line.state, '')}</td>"
             f"<td><b>{html.escape(line.role)}:</b> {html.escape(line.name)}<br/>"
@@ -133,11 +144,8 @@ class WelcomePage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcomePage")
-        title = QLabel("Welcome to Cairn", self)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.8)
-        font.setBold(True)
-        title.setFont(font)
+        self._model_lines: list[ModelLine] | None = None
+        title = set_role(QLabel("Welcome to Cairn", self), "title")
         intro = QLabel(
             "Cairn answers questions about the documents on this computer and shows exactly "
             "where each answer comes from — file, page, line or heading. Everything runs "
@@ -151,11 +159,14 @@ class WelcomePage(QWidget):
         self.choose_button = QPushButton("Choose a folder…", self)
         self.choose_button.setObjectName("chooseFolderButton")
         self.choose_button.setDefault(True)
+        bind_icon(self.choose_button, "folder-plus")
         self.samples_button = QPushButton("Try the sample documents", self)
         self.samples_button.setObjectName("sampleDocsButton")
+        bind_icon(self.samples_button, "sparkles")
         self.choose_button.clicked.connect(self._on_choose_clicked)
         self.samples_button.clicked.connect(self.samples_requested)
         buttons = QHBoxLayout()
+        buttons.setSpacing(SPACING)
         buttons.addWidget(self.choose_button)
         buttons.addWidget(self.samples_button)
         buttons.addStretch(1)
@@ -163,24 +174,26 @@ class WelcomePage(QWidget):
         self.models_label.setObjectName("welcomeModels")
         self.models_label.setWordWrap(True)
         self.models_label.setTextFormat(Qt.TextFormat.RichText)
-        self.state_label = QLabel("Loading…", self)
+        self.state_label = set_role(QLabel("Loading…", self), "muted")
         self.state_label.setObjectName("welcomeState")
         self.state_label.setWordWrap(True)
 
         inner = QWidget(self)
         inner.setMaximumWidth(self.fontMetrics().horizontalAdvance("x") * 90)
         v = QVBoxLayout(inner)
-        v.setSpacing(self.fontMetrics().height())
+        v.setSpacing(SPACING * 2)
         v.addStretch(1)
         v.addWidget(title)
         v.addWidget(intro)
         v.addWidget(ask)
         v.addLayout(buttons)
-        v.addWidget(QLabel("<b>Models</b>", self))
+        v.addSpacing(SPACING)
+        v.addWidget(set_role(QLabel("Models", self), "heading"))
         v.addWidget(self.models_label)
         v.addWidget(self.state_label)
         v.addStretch(2)
         outer = QHBoxLayout(self)
+        outer.setContentsMargins(SPACING * 3, SPACING * 3, SPACING * 3, SPACING * 3)
         outer.addStretch(1)
         outer.addWidget(inner, 6)
         outer.addStretch(1)
@@ -193,10 +206,114 @@ class WelcomePage(QWidget):
         self.state_label.setText(message or ("" if ready else "Opening the index…"))
 
     def set_models(self, lines: list[ModelLine]) -> None:
+        self._model_lines = lines
         self.models_label.setText(models_html(lines, self.palette()))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange and self._model_lines is not None:
+            self.set_models(self._model_lines)  # light/dark switch: re-render the colours
+        super().changeEvent(event)
 
     @Slot()
     def _on_choose_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder for Cairn to read")
         if folder:
             self.folder_chosen.emit(Path(folder))
+
+
+class FirstRunSteps(QWidget):
+    """Three steps to the first answer, shown above the workspace after the welcome page.
+
+    1. documents added, 2. documents read (a bar: n of m files), 3. the first question — for the
+    sample documents a button that asks `SAMPLE_QUESTION`; for a folder of one's own, a button
+    that goes to the question box. It says "done" after the first answer and can be dismissed.
+
+    Signals:
+        ask_requested(str): the person asked the offered question ("" for "go to the box").
+    """
+
+    ask_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunSteps")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.folder_name = ""
+        self.sample = False
+        self.stage = "idle"  # "adding" | "reading" | "ready" | "answered"
+        self.steps = [QLabel(self) for _ in range(3)]
+        self.bar = QProgressBar(self)
+        self.bar.setAccessibleName("Documents read")
+        self.bar.setMaximumWidth(self.fontMetrics().horizontalAdvance("x") * 24)
+        self.ask_button = QPushButton("Ask a first question", self)
+        self.ask_button.setObjectName("firstQuestionButton")
+        self.ask_button.setProperty("primary", True)
+        bind_icon(self.ask_button, "send")
+        self.ask_button.clicked.connect(self._on_ask_clicked)
+        close = QToolButton(self, toolTip="Hide these steps", autoRaise=True)
+        close.setAccessibleName("Hide the first-run steps")
+        bind_icon(close, "x")
+        close.clicked.connect(self.hide)
+        self.close_button = close
+        row = QHBoxLayout(self)
+        row.setContentsMargins(SPACING * 2, SPACING, SPACING, SPACING)
+        row.setSpacing(SPACING * 2)
+        row.addWidget(self.steps[0])
+        row.addWidget(self.steps[1])
+        row.addWidget(self.bar)
+        row.addWidget(self.steps[2])
+        row.addWidget(self.ask_button)
+        row.addStretch(1)
+        row.addWidget(close)
+        self.hide()
+
+    def start(self, folder_name: str, sample: bool) -> None:
+        """The person chose a folder (or the samples) on the welcome page."""
+        self.folder_name, self.sample = folder_name, sample
+        self.stage = "adding"
+        self._render(0, 0)
+        self.show()
+
+    def set_files(self, done: int, total: int, working: bool) -> None:
+        """Files read so far; ready for a question once every file is done and nothing runs."""
+        if self.stage in ("idle", "answered"):
+            return
+        if total:
+            self.stage = "ready" if done >= total and not working else "reading"
+        self._render(done, total)
+
+    def set_answered(self) -> None:
+        if self.stage in ("ready", "reading"):
+            self.stage = "answered"
+            self._render(0, 0)
+
+    def _render(self, done: int, total: int) -> None:
+        what = "The sample documents" if self.sample else f"“{self.folder_name}”"
+        ok, todo, now = "✓", "○", "●"
+        stage = self.stage
+        first = f"{ok} 1 · {what} added" if stage != "adding" else f"{now} 1 · Adding {what}…"
+        if stage in ("ready", "answered"):
+            second = f"{ok} 2 · Read — every file is searchable"
+        elif stage == "reading":
+            second = f"{now} 2 · Reading: {done} of {total} files"
+        else:
+            second = f"{todo} 2 · Read the documents"
+        if stage == "answered":
+            third = f"{ok} 3 · First answer — click a numbered source to see it at its place"
+        elif stage == "ready":
+            third = f"{now} 3 · Ask your first question"
+        else:
+            third = f"{todo} 3 · Ask a question"
+        for label, text in zip(self.steps, (first, second, third), strict=True):
+            label.setText(text)
+        self.bar.setVisible(stage == "reading")
+        self.bar.setMaximum(max(1, total))
+        self.bar.setValue(done)
+        self.bar.setFormat(f"{done}/{total}")
+        self.ask_button.setVisible(stage == "ready")
+        self.ask_button.setText(f"Ask “{SAMPLE_QUESTION}”" if self.sample
+                                else "Go to the question box")
+
+    @Slot()
+    def _on_ask_clicked(self) -> None:
+        self.ask_requested.emit(SAMPLE_QUESTION if self.sample else "")

@@ -1,4 +1,4 @@
-"""What the window remembers across restarts: `<home>/window.ini` (for now, the collection).
+"""What the window remembers across restarts: `<home>/window.ini` (the collection, the theme).
 
 Why a file of its own in the home and not `settings.json`: the settings are the core's (the CLI
 and any server read them), and the window's choice of collection is not a setting of the index;
@@ -19,6 +19,8 @@ from PySide6.QtCore import QSettings
 
 FILE_NAME = "window.ini"
 _COLLECTION = "collection"
+_THEME = "theme"
+THEMES = ("system", "light", "dark")
 
 
 class WindowState:
@@ -47,3 +49,17 @@ class WindowState:
         else:
             self._settings.setValue(_COLLECTION, name)
         self._settings.sync()  # now: a crash or a killed process must not lose the choice
+
+    @property
+    def theme(self) -> str:
+        """View ▸ Theme: "system" (the default, also for an unknown value), "light" or "dark"."""
+        value = self._settings.value(_THEME)
+        return value if isinstance(value, str) and value in THEMES else "system"
+
+    @theme.setter
+    def theme(self, mode: str) -> None:
+        if mode not in THEMES:
+            raise ValueError(f"unknown theme {mode!r}; one of {THEMES}")
+        if mode != self.theme:
+            self._settings.setValue(_THEME, mode)
+            self._settings.sync()

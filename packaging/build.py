@@ -342,6 +342,7 @@ def verify_bundle(p: dict[str, Any]) -> list[str]:
         "cv2/",
         ("models/assets/all-minilm-l6-v2/tokenizer.json"),
         "desktop_app/sample_docs/",
+        "desktop_app/icons/send.svg",
         "pdfium",
         "onnxruntime",
         "_lancedb",

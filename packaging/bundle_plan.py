@@ -381,6 +381,8 @@ DATA_RULES: tuple[DataRule, ...] = (
     ),
     DataRule("rapidocr", "config.yaml", "rapidocr", "RapidOCR's default settings"),
     DataRule("rapidocr", "default_models.yaml", "rapidocr", "RapidOCR's model table (sha256s)"),
+    DataRule("", "desktop_app/icons", "desktop_app/icons",
+             "the window's action icons (Lucide SVGs, their LICENSE and README)"),
     DataRule("", "packaging/icons/cairn.svg", "desktop_app/icons", "window icon (scalable)"),
     DataRule(
         "", "packaging/icons/cairn-256.png", "desktop_app/icons", "window icon (bitmap fallback)"

@@ -3,7 +3,7 @@ and a view that stays still while an answer streams in.
 
 The rendered answers are real turns over the sample documents (their sources come from the fake
 model's answers to two questions), with Markdown a model writes. Set CAIRN_SCREENSHOT_DIR to also
-save docs/screenshots/21-answer-{light,dark}.png.
+save docs/screenshots/21-answer-rendered-{light,dark}.png.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def test_streaming_keeps_the_view_still_when_scrolled_up(
 @pytest.mark.skipif(not os.environ.get("CAIRN_SCREENSHOT_DIR"),
                     reason="set CAIRN_SCREENSHOT_DIR to save the answer's screenshots")
 def test_screenshots_light_and_dark(qtbot: Any, answered: Any) -> None:
-    """docs/screenshots/21-answer-{light,dark}.png: the window with the answer and its sources."""
+    """docs/screenshots/21-answer-rendered-{light,dark}.png: the window with the answer and its sources."""
     from desktop_app.theme import _dark_palette, is_dark
 
     window, _turn = answered
@@ -230,7 +230,7 @@ def test_screenshots_light_and_dark(qtbot: Any, answered: Any) -> None:
             qtbot.waitUntil(lambda s=scheme: is_dark(window.ask_panel.palette()) == (s == "dark"))
             window.ask_panel.transcript.verticalScrollBar().setValue(0)
             qtbot.wait(200)
-            window.grab().save(str(out / f"21-answer-{scheme}.png"))
+            window.grab().save(str(out / f"21-answer-rendered-{scheme}.png"))
     finally:
         app.setStyle(style)
         app.setPalette(palette)

@@ -12,7 +12,7 @@ from desktop_app.theme import Theme, colors_for, is_dark
 def test_follows_dark_scheme_and_back(qtbot, window_factory):
     app = QApplication.instance()
     hints = app.styleHints()
-    style, palette = app.style().name(), app.palette()
+    style, palette, sheet = app.style().name(), app.palette(), app.styleSheet()
     theme = Theme(app)
     window = window_factory()
     changes = []
@@ -28,9 +28,10 @@ def test_follows_dark_scheme_and_back(qtbot, window_factory):
         hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
         assert not is_dark(app.palette()) and changes == [True, False]
     finally:
+        theme.dispose()
+        app.setStyleSheet(sheet)
         app.setStyle(style)
         app.setPalette(palette)
-        theme.deleteLater()
 
 
 def test_answer_chips_and_snippet_highlights_are_escaped():
