@@ -9,6 +9,10 @@ average before and after (a shared machine: say how busy it was). `--answer-out`
 conversation turn (history.py JSON) for the screenshot script.
 
     uv run python bench/bench_summarize.py [--pages 50] [--model ID] [--out docs/summarize_bench.json]
+
+`--doc minutes` summarizes the board minutes instead (`bench/heldout_minutes.py`: another layout,
+filler that never repeats, other kinds of points); `--doc manual` the equipment manual
+(`bench/heldout_manual.py`), the one held-out document nothing was changed after looking at.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from heldout_manual import MANUAL_POINTS, write_manual_pdf
+from heldout_minutes import MINUTES_POINTS, write_minutes_pdf
 from machine_info import cpu_info
 
 from indexer.runtime import install_egress_guard, set_offline_env
@@ -35,6 +41,8 @@ from tests.e2e.report_pdf import KEY_POINTS, write_report_pdf
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=50)
+    ap.add_argument("--doc", choices=["report", "minutes", "manual"], default="report",
+                    help="the generated report, or the held-out minutes")
     ap.add_argument("--model", default=None, help="chat model (default: the product default)")
     ap.add_argument("--n-ctx", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
@@ -55,7 +63,12 @@ def main() -> None:
         root = args.workdir or Path(tmp)
         docs = root / "docs"
         docs.mkdir(parents=True, exist_ok=True)
-        pdf = write_report_pdf(docs / "harbour-report.pdf", pages=args.pages)
+        if args.doc == "manual":
+            pdf, points = write_manual_pdf(docs / "px200-manual.pdf", args.pages), MANUAL_POINTS
+        elif args.doc == "minutes":
+            pdf, points = write_minutes_pdf(docs / "board-minutes.pdf", args.pages), MINUTES_POINTS
+        else:
+            pdf, points = write_report_pdf(docs / "harbour-report.pdf", args.pages), KEY_POINTS
         overrides: dict[str, Any] = {"folders": [docs]}
         if args.model:
             overrides["chat_model"] = args.model
@@ -87,7 +100,7 @@ def main() -> None:
             kb.close()
     assert answer is not None
     kept = {}
-    for page, (_, must) in KEY_POINTS.items():
+    for page, (_, must) in points.items():
         if page > args.pages:
             continue
         lines = [ln for ln in answer.text.splitlines() if must.lower() in ln.lower()]
@@ -96,6 +109,7 @@ def main() -> None:
         kept[must] = {"page": page, "in_summary": bool(lines), "cited_to_page": page in pages}
     result = {
         "bench": "summarize",
+        "doc": args.doc,
         "pages": args.pages,
         "chunks": chunks,
         "chat_model": model_id,

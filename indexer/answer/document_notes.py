@@ -11,6 +11,7 @@ Pure functions, no models: the prompts and the parsing of replies, testable on s
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from indexer.answer.citations import (
     attribute_citations,
     check_grounding,
     content_words,
+    has_words,
     is_refusal,
     parse_citations,
     repoint_citations,
@@ -44,6 +46,9 @@ class DocumentProgress:
 
 _BULLET_RE = re.compile(r"^\s*(?:(?:[-*•]+|\d{1,2}[.)])\s*)+")
 _NONE_RE = re.compile(r"^\W*(?:none|n/a|nothing|no (?:items?|points?|facts?))\W*$", re.IGNORECASE)
+# A line that only echoes a prompt label, "(from report.pdf p. 1, report.pdf p. 27)" or
+# "(source: notes.md:3)": the 0.5B copies them as notes (seen on the held-out minutes).
+_LABEL_RE = re.compile(r"^\W*\(\s*(?:from|source:)\s[^()]*\)\W*(?:\[\d+\]\W*)*$", re.IGNORECASE)
 _DUPLICATE_OVERLAP = 0.85  # Jaccard of content words from which two notes say the same
 
 
@@ -60,7 +65,8 @@ def note_lines(reply: str) -> list[str]:
     lines = []
     for raw in reply.splitlines():
         line = _BULLET_RE.sub("", raw).strip()
-        if not line or _NONE_RE.match(line) or is_refusal(line) or line.endswith(":"):
+        if (not line or _NONE_RE.match(line) or _LABEL_RE.match(line) or is_refusal(line)
+                or line.endswith(":")):
             continue
         lines.append(line)
     return lines
@@ -134,6 +140,114 @@ def same_point(a: set[str], b: set[str]) -> bool:
     if not a or not b:
         return False
     return a <= b or b <= a or len(a & b) / len(a | b) >= _DUPLICATE_OVERLAP
+
+
+class Rarity:
+    """How much a text says that the rest of its document does not: the mean IDF of its content
+    words over the document's sentences (a word the document never uses counts as said once).
+
+    Routine lines share their words ("said", "team", "weekly", "checked"); a decision, a figure
+    or a name said once has its own. Texts under four content words are scored as if they had
+    four, so a two-word fragment does not beat a sentence.
+    """
+
+    def __init__(self, sentences: Sequence[str]) -> None:
+        self._df: dict[str, int] = {}
+        for text in sentences:
+            for w in content_words(text):
+                self._df[w] = self._df.get(w, 0) + 1
+        self._total = max(1, len(sentences))
+
+    def score(self, text: str) -> float:
+        # Numbers left out: page and item numbers, week 12 and week 37, make every routine line
+        # "rare"; a point worth keeping has rare words around its figure ("85 euros").
+        words = {w for w in content_words(text) if not w.isdigit()}
+        rarity = sum(math.log(self._total / min(self._df.get(w, 1), self._total))
+                     for w in words)
+        return rarity / max(4, len(words))
+
+
+def prose_sentences(text: str) -> list[str]:
+    """Sentences of a passage as written, lines joined first: PDF text breaks lines mid-sentence
+    and `split_sentences` would count each line as one."""
+    return [s.strip() for s in _PROSE_BREAK_RE.split(" ".join(text.split())) if has_words(s)]
+
+
+# A sentence ends at . ! ? before a capital, not after a title or common abbreviation.
+_PROSE_BREAK_RE = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bNo\.)(?<!\bMrs\.)(?<!\bFig\.)"
+    r"(?<!\bProf\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def one_point_each(notes: Sequence[Note]) -> list[Note]:
+    """Notes of several sentences split into one note per sentence, each keeping the sources.
+
+    The 0.5B copies two or three passage sentences into one note; the one that matters is then
+    ranked (`select_notes`) together with routine lines it happened to be written next to.
+    """
+    out: list[Note] = []
+    for note in notes:
+        parts = prose_sentences(note.text)
+        if len(parts) <= 1:
+            out.append(note)
+            continue
+        out.extend(Note(p, note.sources) for p in parts if len(content_words(p)) >= 2)
+    return out
+
+
+def glean(window: Sequence[SearchHit], notes: Sequence[Note], rarity: Rarity) -> Note | None:
+    """The window's most distinctive sentence when no note says it, as a note citing its passage.
+
+    A 0.5B asked for the points of five sentences copies two or three of them, and which ones is
+    close to chance: the one odd fact among routine lines was kept in one run and dropped in the
+    next (held-out minutes, docs/performance.md). This adds, without a model call, the sentence
+    the map step was most likely wrong to skip; `select_notes` later keeps it or not on the same
+    rarity as every other note.
+    """
+    said = [content_words(n.text) for n in notes]
+    best: tuple[float, str, SearchHit] | None = None
+    for hit in window:
+        for sentence in prose_sentences(hit.text):
+            words = content_words(sentence)
+            if len(words) < 3 or any(_covers(w, words) for w in said):
+                continue
+            score = rarity.score(sentence)
+            if best is None or score > best[0]:
+                best = (score, sentence, hit)
+    return None if best is None else Note(best[1], (best[2],))
+
+
+def _covers(note_words: set[str], sentence_words: set[str]) -> bool:
+    return len(note_words & sentence_words) >= 0.7 * len(sentence_words)
+
+
+def select_notes(notes: Sequence[Note], budget: int, count_tokens: Callable[[str], int],
+                 rarity: Rarity | None = None, overhead: int = 12,
+                 max_notes: int | None = None) -> list[Note]:
+    """The notes that say the most the others do not, fitting `budget` tokens, in their order.
+
+    Why not let the model merge them: a 0.5B/1.5B merging notes mixes them up — seen on the
+    board minutes, "Jonas Berg said the shop team…" came out of a note about Ana Petrov — and
+    drops the odd fact among many routine ones. Picking is extractive: every kept note is one
+    the map step checked against its passage (or a sentence copied from it), cited to it, and
+    no model call is spent. Notes are ranked by `rarity` (the document's; by default the
+    notes' own).
+    """
+    fits = sum(count_tokens(n.text) + overhead for n in notes) <= budget
+    if fits and (max_notes is None or len(notes) <= max_notes):
+        return list(notes)
+    rank = rarity or Rarity([n.text for n in notes])
+    chosen: list[int] = []
+    used = 0
+    scores = [rank.score(n.text) for n in notes]
+    for i in sorted(range(len(notes)), key=lambda i: (-scores[i], i)):
+        cost = count_tokens(notes[i].text) + overhead
+        if max_notes is not None and len(chosen) >= max_notes:
+            break
+        if used + cost <= budget:
+            chosen.append(i)
+            used += cost
+    return [notes[i] for i in sorted(chosen)]
 
 
 def format_numbered(items: Sequence[tuple[str, str]]) -> str:

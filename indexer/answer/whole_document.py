@@ -7,9 +7,9 @@ are read in document order and map-reduced with the local model:
   reply included, counted with the chat model's own tokenizer); each window becomes a few short
   notes, each citing the passage it comes from (`document_notes.parse_notes` fixes and checks
   the markers as answers do, and drops a note no passage supports);
-- reduce: notes are merged by the model, in groups that fit the context, until they fit the
-  final prompt (hierarchically, for a long book); every merged note keeps the chunks of the
-  notes it merges, so its citations still point at pages / sections;
+- reduce: notes over the final prompt's budget are cut down to the most distinctive ones, as
+  written and cited (`select_notes`; or, optionally, merged by the model in groups that fit the
+  context, hierarchically, every merged note keeping the chunks of the notes it merges);
 - write: an overview (summarize), the answer (ask) or the differences (compare) from the notes,
   then the notes as key points; citations are renumbered once, at the end.
 
@@ -37,15 +37,20 @@ from indexer.answer.citations import content_words
 from indexer.answer.document_notes import (
     DocumentProgress,
     Note,
+    Rarity,
     dedupe,
     fit_groups,
     format_numbered,
+    glean,
     note_items,
+    one_point_each,
     parse_merged,
     parse_notes,
     passage_items,
+    prose_sentences,
     render,
     same_point,
+    select_notes,
 )
 from indexer.answer.passages import merge_neighbours
 from indexer.answer.retrieval import anchor_from_row
@@ -127,7 +132,12 @@ class DocumentAnswerer:
     kept 3 of 5 on the 30-page test report. `window_passages` caps the passages of a window:
     given six short pages the 0.5B still wrote notes on the first four and stopped (with the
     page furniture gone, `running_text`, and at most four passages it kept all five).
-    `note_tokens` caps a map reply, `answer_tokens` the final one.
+    `note_tokens` caps a map reply, `answer_tokens` the final one. `reduce`: how notes over
+    `notes_budget` are cut down — "select" keeps the most distinctive notes as the map step
+    wrote them (`document_notes.select_notes`; no model call, nothing rewritten), "merge" has
+    the model merge them hierarchically (a larger model may do that well; the 0.5B and 1.5B
+    mixed notes up and dropped points: held-out minutes, docs/performance.md). `max_points`
+    caps the key points kept per file when selecting: a summary is read, not searched.
     """
 
     def __init__(
@@ -142,7 +152,9 @@ class DocumentAnswerer:
         note_tokens: int = 360,
         answer_tokens: int = 320,
         notes_budget: int = 1000,
-        temperature: float = 0.1,
+        temperature: float = 0.0,
+        reduce: Literal["select", "merge"] = "select",
+        max_points: int = 12,
     ) -> None:
         self._chunks = chunks
         self._generator = generator
@@ -153,6 +165,9 @@ class DocumentAnswerer:
         self.note_tokens = note_tokens
         self.answer_tokens = answer_tokens
         self.notes_budget = notes_budget
+        self.reduce = reduce
+        self.max_points = max_points
+        self._rarity: dict[str, Rarity] = {}  # per file, of the answer being made
         self.temperature = temperature
 
     # ------------------------------------------------------------------ budget
@@ -165,9 +180,13 @@ class DocumentAnswerer:
     def passages_of(self, path: str, count: Callable[[str], int]) -> list[SearchHit]:
         """The file's chunks in order, overlapping neighbours of one page / section merged into
         one passage (up to `passage_tokens`): the overlap is read once, a page cited once.
-        Running headers and footers are not read, repeated sentences once (`running_text`)."""
+        Running headers and footers are not read, repeated sentences once (`running_text`).
+        The file's `Rarity` is taken from all its chunks, before repeats are removed: a line
+        said on every page is common, even though it is read once."""
+        chunks = self._chunks(path)
+        self._rarity[path] = Rarity([s for c in chunks for s in prose_sentences(c.text)])
         out: list[SearchHit] = []
-        for hit in readable(self._chunks(path)):
+        for hit in readable(chunks):
             merged = merge_neighbours(out[-1], hit) if out else None
             if merged is not None and count(merged.text) <= self.passage_tokens:
                 out[-1] = merged
@@ -212,10 +231,16 @@ class DocumentAnswerer:
                 for path, windows in plan:
                     notes: list[Note] = []
                     per_file.append((path, notes))  # kept if the user stops half way
+                    rarity = self._rarity[path]
                     for window in windows:
                         self._check(cancel)
                         yield clock.progress("reading", _span(window))
-                        notes.extend(self._map(model, request, window, cancel, clock))
+                        made = self._map(model, request, window, cancel, clock)
+                        if request.mode == "summarize":
+                            made = one_point_each(made)
+                            extra = glean(window, made, rarity)
+                            made += [extra] if extra else []
+                        notes.extend(made)
                     notes[:] = dedupe(notes)
                 text, cited = yield from self._reduce(model, request, per_file, clock, cancel)
         except Cancelled:
@@ -303,8 +328,15 @@ class DocumentAnswerer:
                 per_file: list[tuple[str, list[Note]]], clock: _Clock,
                 cancel: threading.Event | None,
                 ) -> Iterator[DocumentProgress]:  # returns (text, cited) via StopIteration
-        for _, notes in per_file:
-            yield from self.merge(model, notes, clock, cancel)
+        budget = max(200, self.notes_budget // len(per_file))
+        for path, notes in per_file:
+            if request.mode == "list":
+                continue  # a list is complete: rendered as found, no model call after it
+            if self.reduce == "merge":
+                yield from self.merge(model, notes, clock, cancel)
+            else:
+                notes[:] = select_notes(notes, budget, model.count_tokens, self._rarity.get(path),
+                                        max_notes=self.max_points)
         parts = [(_name(p) if len(per_file) > 1 else "", n) for p, n in per_file]
         everything = [n for _, notes in per_file for n in notes]
         if request.mode == "list" or not everything:

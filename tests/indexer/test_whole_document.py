@@ -89,7 +89,7 @@ def test_summary_reads_every_page_within_the_context_and_cites_pages() -> None:
     doc = pages(30)
     model = ScriptedModel(context_size=1024)
     answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024,
-                                window_tokens=400, notes_budget=4000)
+                                window_tokens=400, notes_budget=4000, max_points=40)
     items, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
     map_prompts = [p for p in model.prompts if "Passages from" in p]
     assert len(map_prompts) > 3  # several windows, not one over-long prompt
@@ -112,7 +112,7 @@ def test_notes_over_budget_are_merged_hierarchically_keeping_sources() -> None:
     doc = pages(30)
     model = ScriptedModel(context_size=1024)
     answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024,
-                                window_tokens=400, notes_budget=150)
+                                window_tokens=400, notes_budget=150, reduce="merge")
     items, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
     assert any(isinstance(i, DocumentProgress) and i.stage == "merging" for i in items)
     assert answer.found
@@ -246,3 +246,68 @@ def test_a_window_of_short_pages_holds_at_most_window_passages() -> None:
     assert all(f"item{n}x" in answer.text for n in range(1, 11))
     first = model.prompts[0]
     assert "Write at most 4 notes" in first
+
+
+def test_a_line_that_only_echoes_a_prompt_label_is_not_a_note() -> None:
+    from indexer.answer.document_notes import note_lines
+
+    reply = ("- (from board-minutes.pdf p. 1, board-minutes.pdf p. 27). [1][4][5]\n"
+             "- (source: notes.md:3)\n"
+             "- From 1 July the fee is 85 euros [2]\n"
+             "- (from the board) the fee rises to 85 euros [2]")
+    assert note_lines(reply) == ["From 1 July the fee is 85 euros [2]",
+                                 "(from the board) the fee rises to 85 euros [2]"]
+
+
+def test_notes_over_budget_keep_the_distinctive_ones_as_written_without_a_model_call() -> None:
+    routine = [f"Page {n}: the team checked the weekly rota as usual." for n in range(1, 21)]
+    texts = routine[:]
+    texts[6] = "Page 7: the council signed a lease for the Lindholm warehouse."
+    texts[14] = "Page 15: membership fees rise to 85 euros in July."
+    doc = [hit(n, t) for n, t in enumerate(texts, 1)]
+    model = ScriptedModel(context_size=1024)
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024,
+                                window_tokens=400, notes_budget=120)
+    items, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
+    assert not any(isinstance(i, DocumentProgress) and i.stage == "merging" for i in items)
+    assert not any(p.startswith("Notes:") and "Merge" in p for p in model.prompts)
+    for words, page in (("Lindholm warehouse", 7), ("85 euros", 15)):
+        line = next(ln for ln in answer.text.splitlines() if words in ln and ln.startswith("- "))
+        assert [answer.citations[int(k) - 1].anchor.page
+                for k in re.findall(r"\[(\d+)\]", line)] == [page]
+    assert answer.text.count("weekly rota") < 20  # cut down to the budget
+
+
+def test_select_notes_fits_the_budget_and_keeps_document_order() -> None:
+    from indexer.answer.document_notes import select_notes
+
+    notes = [Note(f"Routine item {n} was checked by the team.", (hit(n, "x"),))
+             for n in range(1, 11)]
+    notes.insert(4, Note("Auditor Osei found two unpaid invoices.", (hit(99, "y"),)))
+    count = lambda t: len(t.split())
+    kept = select_notes(notes, budget=40, count_tokens=count)
+    assert sum(count(n.text) + 12 for n in kept) <= 40
+    assert notes[4] in kept
+    assert kept == [n for n in notes if n in kept]  # document order
+    assert select_notes(notes[:2], budget=1000, count_tokens=count) == notes[:2]
+
+
+def test_a_skipped_distinctive_sentence_is_gleaned_and_long_notes_split() -> None:
+    from indexer.answer.document_notes import Rarity, glean, one_point_each
+
+    window = [hit(1, "Staff checked the rota. The council signed a lease for the Lindholm "
+                     "warehouse.\nStaff checked the gates.")]
+    rarity = Rarity(["Staff checked the rota.", "Staff checked the gates.",
+                     "The council signed a lease for the Lindholm warehouse."])
+    made = [Note("Staff checked the rota.", (window[0],))]
+    extra = glean(window, made, rarity)
+    assert extra is not None and extra.text.startswith("The council signed a lease")
+    assert extra.sources == (window[0],)
+    made.append(extra)
+    assert glean(window, made, rarity) is not None  # the gates line is still unsaid
+    assert glean(window, [*made, Note("Staff checked the gates.", ())], rarity) is None
+    split = one_point_each([Note("Dr. Ingrid Falkenrath was appointed. Staff checked the rota.",
+                                 (window[0],))])
+    assert [n.text for n in split] == ["Dr. Ingrid Falkenrath was appointed.",
+                                       "Staff checked the rota."]
+    assert all(n.sources == (window[0],) for n in split)
