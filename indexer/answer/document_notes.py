@@ -224,6 +224,16 @@ def _covers(note_words: set[str], sentence_words: set[str]) -> bool:
 def select_notes(notes: Sequence[Note], budget: int, count_tokens: Callable[[str], int],
                  rarity: Rarity | None = None, overhead: int = 12,
                  max_notes: int | None = None) -> list[Note]:
+    """See `_select`; a note costs its text's tokens plus its label's ("from x.pdf p. 3, …"),
+    as the final prompt shows it, plus `overhead` for the number and separators."""
+    def cost(note: Note) -> int:
+        return count_tokens(note.text) + count_tokens(_pages(note.sources)) + overhead
+
+    return _select(notes, budget, cost, rarity, max_notes)
+
+
+def _select(notes: Sequence[Note], budget: int, cost: Callable[[Note], int],
+            rarity: Rarity | None, max_notes: int | None) -> list[Note]:
     """The notes that say the most the others do not, fitting `budget` tokens, in their order.
 
     Why not let the model merge them: a 0.5B/1.5B merging notes mixes them up — seen on the
@@ -233,7 +243,8 @@ def select_notes(notes: Sequence[Note], budget: int, count_tokens: Callable[[str
     no model call is spent. Notes are ranked by `rarity` (the document's; by default the
     notes' own).
     """
-    fits = sum(count_tokens(n.text) + overhead for n in notes) <= budget
+    costs = [cost(n) for n in notes]
+    fits = sum(costs) <= budget
     if fits and (max_notes is None or len(notes) <= max_notes):
         return list(notes)
     rank = rarity or Rarity([n.text for n in notes])
@@ -241,12 +252,11 @@ def select_notes(notes: Sequence[Note], budget: int, count_tokens: Callable[[str
     used = 0
     scores = [rank.score(n.text) for n in notes]
     for i in sorted(range(len(notes)), key=lambda i: (-scores[i], i)):
-        cost = count_tokens(notes[i].text) + overhead
         if max_notes is not None and len(chosen) >= max_notes:
             break
-        if used + cost <= budget:
+        if used + costs[i] <= budget:
             chosen.append(i)
-            used += cost
+            used += costs[i]
     return [notes[i] for i in sorted(chosen)]
 
 

@@ -328,7 +328,12 @@ class DocumentAnswerer:
                 per_file: list[tuple[str, list[Note]]], clock: _Clock,
                 cancel: threading.Event | None,
                 ) -> Iterator[DocumentProgress]:  # returns (text, cited) via StopIteration
-        budget = max(200, self.notes_budget // len(per_file))
+        # What the final prompt has room for (so no step overflows the context: the version
+        # before selection overflowed a 4,096 context on the 36-page held-out manual), shared
+        # between the files.
+        room = self._input_budget(model, _final_tokens(request, self.answer_tokens),
+                                  _final_task(request, [p for p, _ in per_file]))
+        budget = max(64, min(self.notes_budget, room) // len(per_file))
         for path, notes in per_file:
             if request.mode == "list":
                 continue  # a list is complete: rendered as found, no model call after it

@@ -47,10 +47,6 @@ def _lines_citing(answer: Answer, words: str) -> list[set[int | None]]:
     return out
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "not met yet: the 0.5B keeps 3 of the 5 planted points (7.3 million, cited to p. 4; "
-    "north pier; diesel) and drops Falkenrath (p. 9) and sediment (p. 22): it writes notes "
-    "on a window's first lines only; see docs/performance.md"))
 def test_summary_of_30_pages_covers_planted_points_cited_to_their_pages(
         kb: KnowledgeBase, tmp_path: Path) -> None:
     items = list(kb.stream_documents(["harbour-report.pdf"]))

@@ -87,8 +87,8 @@ def run(answerer: DocumentAnswerer, request: DocumentRequest,
 
 def test_summary_reads_every_page_within_the_context_and_cites_pages() -> None:
     doc = pages(30)
-    model = ScriptedModel(context_size=1024)
-    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024,
+    model = ScriptedModel(context_size=2048)  # room for a key point from every page
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=2048,
                                 window_tokens=400, notes_budget=4000, max_points=40)
     items, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
     map_prompts = [p for p in model.prompts if "Passages from" in p]
@@ -311,3 +311,14 @@ def test_a_skipped_distinctive_sentence_is_gleaned_and_long_notes_split() -> Non
     assert [n.text for n in split] == ["Dr. Ingrid Falkenrath was appointed.",
                                        "Staff checked the rota."]
     assert all(n.sources == (window[0],) for n in split)
+
+
+def test_key_points_are_cut_to_what_the_final_prompt_has_room_for() -> None:
+    # A small context and a generous notes budget: the final prompt still fits (the
+    # ScriptedModel asserts every prompt + reply fits its context).
+    doc = pages(30)
+    model = ScriptedModel(context_size=700)
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=700,
+                                window_tokens=300, notes_budget=4000, max_points=40)
+    _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
+    assert answer.found and 0 < answer.text.count("\n- ") < 29
