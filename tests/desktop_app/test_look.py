@@ -72,12 +72,13 @@ def is_part_of_a_control(widget: QWidget, root: QWidget) -> bool:
 
 
 def unnamed_controls(root: QWidget) -> list[str]:
-    """Every interactive control under `root` with no accessible name."""
+    """Every interactive control under `root` with no accessible name (a name of symbols only,
+    a button's "‹" or "+", says nothing: it counts as none)."""
     return [
         f"{type(w).__name__} {w.objectName()!r} in {type(w.parentWidget()).__name__}"
         for w in root.findChildren(QWidget)
         if isinstance(w, INTERACTIVE) and not is_part_of_a_control(w, root)
-        and not accessible_name(w)
+        and not any(ch.isalnum() for ch in accessible_name(w))
     ]
 
 
