@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.history import Source
 from desktop_app.rendering import Colors, highlight_snippet
-from desktop_app.theme import colors_for
+from desktop_app.theme import bind_icon, colors_for
 from desktop_app.viewers import (
     CitedPlace,
     PassageViewer,
@@ -142,8 +142,16 @@ class SourcesView(QWidget):
         self.place = QLabel(self)
         self.place.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.place.setWordWrap(True)
-        self.open_button = QPushButton("Open in default app", self)
-        self.folder_button = QPushButton("Show in folder", self)
+        # Icons with the words in a tooltip and for a screen reader: with words on them the two
+        # buttons took most of the row, and the title ("Sources for: <question>") was elided
+        # to its first letter in a pane of ordinary width.
+        self.open_button = QPushButton(self)
+        self.folder_button = QPushButton(self)
+        for button, words, name in ((self.open_button, "Open in default app", "external-link"),
+                                    (self.folder_button, "Show in folder", "folder-open")):
+            button.setToolTip(words)
+            button.setAccessibleName(words)
+            bind_icon(button, name)
         self.open_button.clicked.connect(self._on_open_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         for b in (self.open_button, self.folder_button):
