@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
 from desktop_app.bridge import Throttle
 from desktop_app.history import Conversation, ConversationStore, Source, TurnRecord
 from desktop_app.rendering import answer_html, code_blocks, plain_answer, streaming_html
-from desktop_app.transcript import Transcript, answer_colors
+from desktop_app.theme import colors_for
+from desktop_app.transcript import Transcript
 from indexer.answer.answering import Answer, AnswerSources, AnswerStage, AnswerToken
 from indexer.answer.document_notes import DocumentProgress
 
@@ -383,7 +384,7 @@ class AskPanel(QWidget):
 
     # ------------------------------------------------------------------ rendering
     def _turn_html(self, index: int, turn: TurnRecord) -> str:
-        colors = answer_colors(self.palette())
+        colors = colors_for(self.palette())
         out = [f"<p><b>{html.escape(turn.question)}</b></p>"]
         if turn.error:
             out.append(f"<p style='color:{colors.error_fg};'>{html.escape(turn.error)}</p>")
@@ -416,7 +417,7 @@ class AskPanel(QWidget):
 
     def _render(self, follow: bool = False) -> None:
         """Everything: the finished turns, and the question being answered with its live tail."""
-        colors = answer_colors(self.palette())
+        colors = colors_for(self.palette())
         parts = [self._turn_html(i, t) for i, t in enumerate(self.conversation.turns)]
         if self.generating:
             parts.append(f"<p><b>{html.escape(self._pending_question)}</b></p>")
@@ -434,7 +435,7 @@ class AskPanel(QWidget):
         """Only the answer being written (the transcript's tail): the rest stays where it is."""
         if not self.generating:
             return
-        colors = answer_colors(self.palette())
+        colors = colors_for(self.palette())
         if self._stream_text:
             labels = {s.number: s.label for s in self._reading}
             body = streaming_html(self._stream_text, colors, len(self.conversation.turns), labels)

@@ -119,8 +119,6 @@ def name_controls(window: MainWindow) -> None:
             widget.setAccessibleName(name)
     window.ask_panel.question.setTabChangesFocus(True)  # a question needs no tab characters
     bind_icon(window.ask_panel.copy_button, "copy")
-    bind_icon(window.sources.open_button, "external-link")
-    bind_icon(window.sources.folder_button, "folder-open")
 
 
 def set_tab_order(window: MainWindow) -> None:

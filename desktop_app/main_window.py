@@ -426,16 +426,13 @@ class MainWindow(QMainWindow):
             self.ask_panel.copy_last_answer()
 
     def step_citation(self, delta: int) -> bool:
-        """Go ▸ Next / Previous Citation (F8 / Shift+F8): step through the cited places in the
-        source open in the Sources pane, when its viewer can (it has `step_citation`)."""
-        if self.sources is None:
-            return False
-        viewer = self.sources.stack.currentWidget()
-        step = getattr(viewer, "step_citation", None)
-        if step is None:
-            return False
-        step(delta)
-        return True
+        """Go ▸ Next / Previous Citation (F8 / Shift+F8): the Sources pane moves to the next or
+        previous cited place (within the open file, else the next source). False at either end.
+
+        The menu's shortcut is the only F8 in the window: while it exists the viewers' own F8
+        handling (their keyPressEvent, for a viewer on its own) never sees the key, so one
+        press is one step."""
+        return self.sources is not None and self.sources.step_citation(delta)
 
     def set_theme(self, mode: str) -> None:
         """View ▸ Theme: follow the system, or light or dark; remembered for the next start."""

@@ -335,6 +335,10 @@ class ScreenshotTour(_Runner):
         w.show_tab(2)
 
         def mid_indexing() -> bool:
+            # With the fake models the folders are read in about a second, less than the
+            # interval of the file list's own refresh (files_changed, at most one per 1.5 s):
+            # ask for the list as often as a read allows (reloads coalesce) to see files arrive.
+            w.folders_panel.reload()
             p = self.c.last_progress
             return (p is not None and p.stage != "idle" and len(w.folders_panel.records) > 4
                     and (0 < p.files_done < p.files_total or p.chunks_pending > 0))

@@ -5,6 +5,10 @@ place (`Anchor.label()`) and the passage with the supporting words highlighted. 
 what the list is for ("Sources for: <question>"), elided to the pane's width. Selecting one opens it in-app at that place — PDFs at the cited page, text, Markdown
 and code at the cited lines — and offers "Open in default app" and "Show in folder". Only files
 that are in the index are opened: the check and all file reads run on the read pool.
+
+The text and PDF viewers highlight the cited sentences (`CitedPlace`) and know all the answer's
+citations: `step_citation` (Go ▸ Next / Previous Citation, F8 / Shift+F8) moves within the open
+file, and a step into another file comes back here (`citation_requested`) to open that source.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from PySide6.QtWidgets import (
 
 from desktop_app.history import Source
 from desktop_app.rendering import Colors, highlight_snippet
-from desktop_app.theme import colors_for
+from desktop_app.theme import bind_icon, colors_for
 from desktop_app.viewers import (
+    CitedPlace,
     PassageViewer,
     PdfViewer,
     TextViewer,
-    pdf_phrase,
     read_bytes,
     read_text_file,
 )
@@ -138,8 +142,16 @@ class SourcesView(QWidget):
         self.place = QLabel(self)
         self.place.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.place.setWordWrap(True)
-        self.open_button = QPushButton("Open in default app", self)
-        self.folder_button = QPushButton("Show in folder", self)
+        # Icons with the words in a tooltip and for a screen reader: with words on them the two
+        # buttons took most of the row, and the title ("Sources for: <question>") was elided
+        # to its first letter in a pane of ordinary width.
+        self.open_button = QPushButton(self)
+        self.folder_button = QPushButton(self)
+        for button, words, name in ((self.open_button, "Open in default app", "external-link"),
+                                    (self.folder_button, "Show in folder", "folder-open")):
+            button.setToolTip(words)
+            button.setAccessibleName(words)
+            bind_icon(button, name)
         self.open_button.clicked.connect(self._on_open_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         for b in (self.open_button, self.folder_button):
@@ -151,6 +163,9 @@ class SourcesView(QWidget):
         self.text_viewer = TextViewer(self)
         self.pdf_viewer = PdfViewer(self)
         self.passage_viewer = PassageViewer(self)
+        for cited_viewer in (self.text_viewer, self.pdf_viewer):
+            cited_viewer.citation_requested.connect(self.select)
+            cited_viewer.citation_shown.connect(self._on_citation_shown)
         self.stack = QStackedWidget(self)
         for w in (self.placeholder, self.text_viewer, self.pdf_viewer, self.passage_viewer):
             self.stack.addWidget(w)
@@ -260,16 +275,14 @@ class SourcesView(QWidget):
         def loaded(data: Any) -> None:
             if request != self._request:
                 return
+            place = CitedPlace.from_source(source)
+            places = [CitedPlace.from_source(s) for s in self.sources]
             if kind == "pdf":
                 self.stack.setCurrentWidget(self.pdf_viewer)
-                self.pdf_viewer.load(
-                    path, data, source.anchor.page, pdf_phrase(source.text, source.snippet)
-                )
+                self.pdf_viewer.show_citation(data, place, places)
             else:
                 self.stack.setCurrentWidget(self.text_viewer)
-                self.text_viewer.show_text(
-                    path, data, source.anchor.line_start, source.anchor.line_end
-                )
+                self.text_viewer.show_citation(data, place, places)
             self.source_opened.emit(source, kind)
 
         def failed(exc: BaseException) -> None:
@@ -278,6 +291,37 @@ class SourcesView(QWidget):
 
         reader = read_bytes if kind == "pdf" else read_text_file
         self._controller.pool.run(lambda: reader(path), loaded, failed)
+
+    @Slot(int)
+    def _on_citation_shown(self, number: int) -> None:
+        """A viewer stepped to another citation in the same file: select it in the list."""
+        source = next((s for s in self.sources if s.number == number), None)
+        if source is not None:
+            self.current = source
+            self._render_list()
+            self._render_place()
+
+    def step_citation(self, delta: int) -> bool:
+        """Next (+1) / previous (-1) citation: the open viewer moves within its file (or asks
+        for the next source, `citation_requested`); otherwise (a passage, nothing open yet) the
+        next or previous source in the list is opened. False when there is none."""
+        viewer = self.stack.currentWidget()
+        shown = viewer.steps.current if isinstance(viewer, (TextViewer, PdfViewer)) else None
+        if shown is not None and self._is_current(shown.number):
+            return viewer.step_citation(delta)
+        numbers = [s.number for s in self.sources]
+        if not numbers:
+            return False
+        at = next((i for i, s in enumerate(self.sources) if s is self.current), -1)
+        target = at + delta if at >= 0 else (0 if delta > 0 else len(numbers) - 1)
+        return 0 <= target < len(numbers) and self.select(numbers[target])
+
+    def _is_current(self, number: int) -> bool:
+        """The selected source is `number` of the list shown (not of an earlier answer whose
+        place a viewer may still show after `show_sources` replaced the list)."""
+        current = self.current
+        return current is not None and current.number == number and any(
+            s is current for s in self.sources)
 
     def _show_passage(self, source: Source, note: str, how: str) -> None:
         heading = " › ".join(source.anchor.heading_path)

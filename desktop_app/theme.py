@@ -85,15 +85,31 @@ def _light_palette() -> QPalette:
     })  # fmt: skip
 
 
+def _blend(base: QColor, ink: QColor, amount: float) -> str:
+    """`amount` (0..1) of the way from `base` to `ink`, as a CSS colour."""
+    mix = [round(b + (i - b) * amount) for b, i in (
+        (base.red(), ink.red()), (base.green(), ink.green()), (base.blue(), ink.blue()))]
+    return "#{:02x}{:02x}{:02x}".format(*mix)
+
+
 def colors_for(palette: QPalette | None = None) -> Colors:
-    """CSS colours for answers, chips and highlights that read well on `palette`."""
+    """CSS colours for answers, chips and highlights that read well on `palette`.
+
+    Code blocks and table headers are tinted a step from the palette's base towards its text
+    (a bigger step in dark, where small differences of dark greys are hard to see), so they
+    read on whatever base the palette has, the system's own included."""
     pal = palette or QGuiApplication.palette()
-    if is_dark(pal):
+    dark = is_dark(pal)
+    base, ink = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+    code = {"code_bg": _blend(base, ink, 0.07 if dark else 0.045),
+            "code_border": _blend(base, ink, 0.2 if dark else 0.14)}
+    if dark:
         return Colors(
             chip_bg="#2f4a7a", chip_fg="#e4ecff", mark_bg="#7a6212", mark_fg="#ffffff",
             muted="#a0a0a0", notice_bg="#4a3a1c", notice_fg="#ffe2b0", error_fg="#ff8a80",
+            **code,
         )  # fmt: skip
-    return Colors()
+    return Colors(**code)
 
 
 def _base_point_size(app: QApplication) -> float:

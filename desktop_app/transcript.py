@@ -12,43 +12,16 @@ written is the document's tail, replaced in place on each render (`set_live`). T
   `setValue`), and applied whenever the range changes (layout finishing later included).
 - It is cheap: re-rendering a 20-turn transcript 20 times a second costs ~25 ms a render on the
   GUI thread; the tail alone costs a few milliseconds, whatever the length of the conversation.
-
-`answer_colors` adds the code-block and table tints, blended from the palette's own base and text
-colours, so they read in light and dark alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from PySide6.QtCore import Slot
-from PySide6.QtGui import QColor, QPalette, QTextCursor
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QTextBrowser, QWidget
-
-from desktop_app.rendering import Colors
-from desktop_app.theme import colors_for, is_dark
 
 #: Within this many pixels of the bottom counts as "at the bottom" (follow new text).
 BOTTOM_SLACK = 4
-
-
-def _blend(base: QColor, ink: QColor, amount: float) -> str:
-    mix = [round(b + (i - b) * amount) for b, i in (
-        (base.red(), ink.red()), (base.green(), ink.green()), (base.blue(), ink.blue()))]
-    return "#{:02x}{:02x}{:02x}".format(*mix)
-
-
-def answer_colors(palette: QPalette) -> Colors:
-    """`colors_for(palette)` plus code-block/table tints: a step from the base towards the text
-    (a bigger step in dark, where small differences of dark greys are hard to see)."""
-    base = palette.color(QPalette.ColorRole.Base)
-    ink = palette.color(QPalette.ColorRole.Text)
-    dark = is_dark(palette)
-    return replace(
-        colors_for(palette),
-        code_bg=_blend(base, ink, 0.07 if dark else 0.045),
-        code_border=_blend(base, ink, 0.2 if dark else 0.14),
-    )
 
 
 class Transcript(QTextBrowser):

@@ -326,11 +326,18 @@ class PdfViewer(QWidget):
         self.bar.hide()
 
         self.page_label = QLabel(self)
-        prev_btn = QToolButton(self, text="‹", toolTip="Previous page", autoRaise=True)
-        next_btn = QToolButton(self, text="›", toolTip="Next page", autoRaise=True)
-        zoom_out = QToolButton(self, text="−", toolTip="Zoom out", autoRaise=True)
-        zoom_in = QToolButton(self, text="+", toolTip="Zoom in", autoRaise=True)
-        fit = QToolButton(self, text="Fit width", toolTip="Fit the page width", autoRaise=True)
+        # Symbols on the buttons, words for a screen reader (it would say "‹" or nothing).
+        prev_btn = QToolButton(self, text="‹", toolTip="Previous page", autoRaise=True,
+                               accessibleName="Previous page")
+        next_btn = QToolButton(self, text="›", toolTip="Next page", autoRaise=True,
+                               accessibleName="Next page")
+        zoom_out = QToolButton(self, text="−", toolTip="Zoom out", autoRaise=True,
+                               accessibleName="Zoom out")
+        zoom_in = QToolButton(self, text="+", toolTip="Zoom in", autoRaise=True,
+                              accessibleName="Zoom in")
+        fit = QToolButton(self, text="Fit width", toolTip="Fit the page width", autoRaise=True,
+                          accessibleName="Fit the page width")
+        self.view.setAccessibleName("PDF page")
         prev_btn.clicked.connect(lambda: self.go_to(self.current_page() - 1))
         next_btn.clicked.connect(lambda: self.go_to(self.current_page() + 1))
         zoom_out.clicked.connect(lambda: self._zoom(1 / 1.25))

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QToolTip
 
 from desktop_app.ask_panel import AskPanel
 from desktop_app.history import Conversation, Source, TurnRecord
+from indexer.answer.cited_spans import claims_by_passage, supporting_spans
 from tests.desktop_app.conftest import ask_and_wait, wait_indexed
 
 TEXT_QUESTION = "How does Naismith's rule estimate hiking time for distance and ascent?"
@@ -57,8 +58,17 @@ def answered(qtbot: Any, window_factory: Any, sample_docs: Path) -> tuple[Any, T
     wait_indexed(qtbot, window, 4)
     text_source = ask_and_wait(qtbot, window, TEXT_QUESTION).sources[0]
     pdf_source = ask_and_wait(qtbot, window, PDF_QUESTION).sources[0]
-    sources = [Source(1, text_source.anchor, text_source.text, text_source.snippet),
-               Source(2, pdf_source.anchor, pdf_source.text, pdf_source.snippet)]
+    # The sentences this answer cites in each passage, found the way the answer flow finds them.
+    claims = claims_by_passage(ANSWER)
+
+    def cited(number: int, source: Source) -> Source:
+        at = source.anchor.char_start or 0
+        spans = supporting_spans(source.text, claims[number], question=QUESTION)
+        return Source(number, source.anchor, source.text, source.snippet,
+                      tuple((at + s, at + e) for s, e in spans))
+
+    sources = [cited(1, text_source), cited(2, pdf_source)]
+    assert all(s.spans for s in sources)
     turn = TurnRecord(QUESTION, ANSWER, True, sources)
     conversation = Conversation()
     window.store.add_turn(conversation, turn)  # listed with the others, as an asked one is

@@ -43,3 +43,24 @@ def test_answer_chips_and_snippet_highlights_are_escaped():
     snippet = highlight_snippet("a «match» & <b>", Colors())
     assert "&amp;" in snippet and "&lt;b&gt;" in snippet and "<span" in snippet
     assert highlight_snippet("unbalanced «x", Colors()) == "unbalanced x"
+
+
+def test_dark_colours_set_every_field_and_code_blocks_follow_the_base():
+    """Every colour rich text uses has a dark value (a field added to `Colors` and left out of
+    the dark set would keep its light default: a light block on a dark page), and the code-block
+    tints sit between the palette's base and text, nearer the base."""
+    from dataclasses import fields
+
+    from PySide6.QtGui import QColor, QPalette
+
+    from desktop_app.theme import _dark_palette, _light_palette
+
+    light, dark = Colors(), colors_for(_dark_palette())
+    assert not [f.name for f in fields(Colors) if getattr(dark, f.name) == getattr(light, f.name)]
+    for palette in (_light_palette(), _dark_palette()):
+        colors = colors_for(palette)
+        base = palette.color(QPalette.ColorRole.Base).lightness()
+        ink = palette.color(QPalette.ColorRole.Text).lightness()
+        for tint in (colors.code_bg, colors.code_border):
+            step = (QColor(tint).lightness() - base) / (ink - base)
+            assert 0.02 < step < 0.3, (tint, step)
