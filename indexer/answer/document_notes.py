@@ -106,8 +106,16 @@ def parse_merged(reply: str, notes: Sequence[Note]) -> list[Note]:
 
 
 def strip_markers(text: str) -> str:
-    """The text without `[n]` markers (nor a bullet a leading "[1] - …" left behind)."""
-    return _BULLET_RE.sub("", re.sub(r"\s*\[\d+\]", "", text).strip()).strip()
+    """The text without `[n]` markers (nor a bullet a leading "[1] - …" left behind), nor an
+    echo of a prompt label: the 1.5B ends notes with "(from passage )" or "(source: x.pdf p. 3)".
+    """
+    text = _LABEL_ECHO_RE.sub("", re.sub(r"\s*\[\d+\]", "", text))
+    return _BULLET_RE.sub("", text.strip()).strip()
+
+
+_LABEL_ECHO_RE = re.compile(
+    r"\s*\((?:from|source:?)\s*(?:(?:the\s+)?(?:passages?|notes?)\s*[\d,\s]*"
+    r"|[^()]*\.[a-z]{2,4}\b[^()]*)\)(?=\s*(?:[.;,]|\[\d|$))", re.IGNORECASE)
 
 
 def _unique(hits: Sequence[SearchHit]) -> list[SearchHit]:
@@ -195,26 +203,32 @@ def one_point_each(notes: Sequence[Note]) -> list[Note]:
     return out
 
 
-def glean(window: Sequence[SearchHit], notes: Sequence[Note], rarity: Rarity) -> Note | None:
-    """The window's most distinctive sentence when no note says it, as a note citing its passage.
+def glean(window: Sequence[SearchHit], notes: Sequence[Note], rarity: Rarity) -> list[Note]:
+    """For each passage of the window, its most distinctive sentence when no note says it and
+    it is more distinctive than every note the model took from that passage; as notes citing it.
 
-    A 0.5B asked for the points of five sentences copies two or three of them, and which ones is
-    close to chance: the one odd fact among routine lines was kept in one run and dropped in the
-    next (held-out minutes, docs/performance.md). This adds, without a model call, the sentence
-    the map step was most likely wrong to skip; `select_notes` later keeps it or not on the same
-    rarity as every other note.
+    A small model asked for the points of a few passages copies some sentences, and which ones
+    is close to chance: the one odd fact among routine lines was kept in one run and dropped in
+    the next (0.5B, board minutes), and the 1.5B noted one of the four pages of a window and
+    skipped three planted points (50-page report; docs/performance.md). This adds, without a
+    model call, the sentence the map step was most likely wrong to skip, per passage (a page
+    or section); `select_notes` later keeps it or not on the same rarity as every other note.
     """
     said = [content_words(n.text) for n in notes]
-    best: tuple[float, str, SearchHit] | None = None
+    out: list[Note] = []
     for hit in window:
+        kept = [rarity.score(n.text) for n in notes if hit in n.sources]
+        best: tuple[float, str] | None = None
         for sentence in prose_sentences(hit.text):
             words = content_words(sentence)
             if len(words) < 3 or any(_covers(w, words) for w in said):
                 continue
             score = rarity.score(sentence)
             if best is None or score > best[0]:
-                best = (score, sentence, hit)
-    return None if best is None else Note(best[1], (best[2],))
+                best = (score, sentence)
+        if best is not None and best[0] > max(kept, default=0.0):
+            out.append(Note(best[1], (hit,)))
+    return out
 
 
 def _covers(note_words: set[str], sentence_words: set[str]) -> bool:

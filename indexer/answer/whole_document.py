@@ -238,8 +238,7 @@ class DocumentAnswerer:
                         made = self._map(model, request, window, cancel, clock)
                         if request.mode == "summarize":
                             made = one_point_each(made)
-                            extra = glean(window, made, rarity)
-                            made += [extra] if extra else []
+                            made += glean(window, made, rarity)
                         notes.extend(made)
                     notes[:] = dedupe(notes)
                 text, cited = yield from self._reduce(model, request, per_file, clock, cancel)

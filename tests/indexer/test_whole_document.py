@@ -296,16 +296,22 @@ def test_a_skipped_distinctive_sentence_is_gleaned_and_long_notes_split() -> Non
     from indexer.answer.document_notes import Rarity, glean, one_point_each
 
     window = [hit(1, "Staff checked the rota. The council signed a lease for the Lindholm "
-                     "warehouse.\nStaff checked the gates.")]
+                     "warehouse.\nStaff checked the gates."),
+              hit(2, "Staff checked the rota again. Auditor Osei found two unpaid invoices."),
+              hit(3, "Staff checked the gates on Monday.")]
     rarity = Rarity(["Staff checked the rota.", "Staff checked the gates.",
-                     "The council signed a lease for the Lindholm warehouse."])
-    made = [Note("Staff checked the rota.", (window[0],))]
+                     "The council signed a lease for the Lindholm warehouse.",
+                     "Staff checked the rota again.", "Auditor Osei found two unpaid invoices.",
+                     "Staff checked the gates on Monday."])
+    # The model noted routine lines of pages 1 and 3 and nothing of page 2.
+    made = [Note("Staff checked the rota.", (window[0],)),
+            Note("Staff checked the gates on Monday.", (window[2],))]
     extra = glean(window, made, rarity)
-    assert extra is not None and extra.text.startswith("The council signed a lease")
-    assert extra.sources == (window[0],)
-    made.append(extra)
-    assert glean(window, made, rarity) is not None  # the gates line is still unsaid
-    assert glean(window, [*made, Note("Staff checked the gates.", ())], rarity) is None
+    assert [(n.text, n.sources) for n in extra] == [
+        ("The council signed a lease for the Lindholm warehouse.", (window[0],)),
+        ("Auditor Osei found two unpaid invoices.", (window[1],))]
+    # A passage whose most distinctive sentence is already a note gets nothing more.
+    assert glean(window, [*made, *extra], rarity) == []
     split = one_point_each([Note("Dr. Ingrid Falkenrath was appointed. Staff checked the rota.",
                                  (window[0],))])
     assert [n.text for n in split] == ["Dr. Ingrid Falkenrath was appointed.",
