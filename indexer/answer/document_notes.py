@@ -152,7 +152,7 @@ def same_point(a: set[str], b: set[str]) -> bool:
 
 class Rarity:
     """How much a text says that the rest of its document does not: the mean IDF of its content
-    words over the document's sentences (a word the document never uses counts as said once).
+    words over the document's sentences (a word the document never uses counts as nothing).
 
     Routine lines share their words ("said", "team", "weekly", "checked"); a decision, a figure
     or a name said once has its own. Texts under four content words are scored as if they had
@@ -170,8 +170,10 @@ class Rarity:
         # Numbers left out: page and item numbers, week 12 and week 37, make every routine line
         # "rare"; a point worth keeping has rare words around its figure ("85 euros").
         words = {w for w in content_words(text) if not w.isdigit()}
-        rarity = sum(math.log(self._total / min(self._df.get(w, 1), self._total))
-                     for w in words)
+        # A word the document never uses is the model's, not the document's: it adds nothing
+        # (but counts in the mean). The 1.5B pads notes ("…, which is important for keeping
+        # the premises clean"); counted as rarest, that padding outranked the planted points.
+        rarity = sum(math.log(self._total / self._df[w]) for w in words if w in self._df)
         return rarity / max(4, len(words))
 
 

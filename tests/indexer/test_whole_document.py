@@ -328,3 +328,14 @@ def test_key_points_are_cut_to_what_the_final_prompt_has_room_for() -> None:
                                 window_tokens=300, notes_budget=4000, max_points=40)
     _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
     assert answer.found and 0 < answer.text.count("\n- ") < 29
+
+
+def test_words_the_document_never_uses_add_no_rarity() -> None:
+    from indexer.answer.document_notes import Rarity
+
+    doc = ["Leila checked the list for week 6.", "Tomas checked the log for week 9.",
+           "Auditor Osei found two unpaid invoices."]
+    rarity = Rarity(doc)
+    padded = "Leila checked the list, which is crucial for organised and accurate premises."
+    assert rarity.score(padded) < rarity.score("Auditor Osei found two unpaid invoices.")
+    assert rarity.score(padded) < rarity.score("Leila checked the list for week 6.")
