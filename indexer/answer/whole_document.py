@@ -254,7 +254,7 @@ class DocumentAnswerer:
         yield Answer(
             question=request.question,
             text=text or "I couldn't find anything to report in these files.",
-            citations=make_citations(range(1, len(cited) + 1), cited),
+            citations=make_citations(range(1, len(cited) + 1), cited, text),
             found=bool(cited),
             standalone_query=request.question,
             passages=tuple(cited),

@@ -339,3 +339,16 @@ def test_words_the_document_never_uses_add_no_rarity() -> None:
     padded = "Leila checked the list, which is crucial for organised and accurate premises."
     assert rarity.score(padded) < rarity.score("Auditor Osei found two unpaid invoices.")
     assert rarity.score(padded) < rarity.score("Leila checked the list for week 6.")
+
+
+def test_each_key_point_cites_the_sentence_it_copies() -> None:
+    # Citations carry the spans of the cited sentences, so the viewer marks the sentence a
+    # key point comes from rather than the first words of its page (a running header).
+    doc = pages(3)
+    model = ScriptedModel(context_size=1024)
+    answerer = DocumentAnswerer(lambda p: doc, lambda: model, context_size=1024)
+    _, answer = run(answerer, DocumentRequest(("/docs/report.pdf",)))
+    assert answer.citations
+    for citation in answer.citations:
+        assert citation.spans, citation
+        assert any(f"item{citation.anchor.page}x" in t for t in citation.cited_texts)
