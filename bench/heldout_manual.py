@@ -11,8 +11,9 @@ warning, a part number, an interval, a supplier, a temperature limit, a phone li
 from __future__ import annotations
 
 import random
-import textwrap
 from pathlib import Path
+
+from tests.e2e.report_pdf import draw_paragraphs
 
 #: page → (sentence planted on that page, words a summary citing it must contain)
 MANUAL_POINTS: dict[int, tuple[str, str]] = {
@@ -61,11 +62,7 @@ def write_manual_pdf(path: Path, pages: int = 36, seed: int = 11) -> Path:
         if page in MANUAL_POINTS:
             i = rng.randrange(len(paragraphs))
             paragraphs[i] = f"{paragraphs[i]} {MANUAL_POINTS[page][0]}"
-        for paragraph in paragraphs:
-            for line in textwrap.wrap(paragraph, 85):
-                y -= 16
-                pdf.drawString(72, y, line)
-            y -= 8
+        y = draw_paragraphs(pdf, paragraphs, y)
         pdf.setFont("Helvetica", 8)
         pdf.drawString(72, 40, f"PX-200 operating manual · rev. C · {page}")
         pdf.showPage()

@@ -12,8 +12,9 @@ minutes` reports it beside the report).
 from __future__ import annotations
 
 import random
-import textwrap
 from pathlib import Path
+
+from tests.e2e.report_pdf import draw_paragraphs
 
 #: page → (sentence planted on that page, words a summary citing it must contain)
 MINUTES_POINTS: dict[int, tuple[str, str]] = {
@@ -60,11 +61,7 @@ def write_minutes_pdf(path: Path, pages: int = 40, seed: int = 7) -> Path:
         if page in MINUTES_POINTS:
             lines.insert(len(lines) // 2 + 1, MINUTES_POINTS[page][0])
         y = 770
-        for paragraph in lines:
-            for line in textwrap.wrap(paragraph, 85):
-                y -= 16
-                pdf.drawString(72, y, line)
-            y -= 8
+        y = draw_paragraphs(pdf, lines, y)
         pdf.setFont("Helvetica", 9)
         pdf.drawString(280, 40, f"Page {page} of {pages}")
         pdf.showPage()

@@ -41,14 +41,22 @@ def write_report_pdf(path: Path, pages: int = 30,
         lines = [_FILLER[(page + i) % len(_FILLER)] for i in range(3)]
         if page in points:
             lines.insert(2, points[page][0])
-        for paragraph in lines:
-            for line in textwrap.wrap(paragraph, 85):
-                y -= 16
-                pdf.drawString(72, y, line)
-            y -= 8
+        y = draw_paragraphs(pdf, lines, y)
         pdf.showPage()
     pdf.save()
     return path
+
+
+def draw_paragraphs(pdf: object, paragraphs: list[str], y: float) -> float:
+    """Draw `paragraphs` wrapped at 85 characters, 16 pt a line, 8 pt between paragraphs, from
+    `y` down (a reportlab canvas); returns the `y` below them. Shared by the generated documents
+    of the tests and the bench (bench/heldout_*.py)."""
+    for paragraph in paragraphs:
+        for line in textwrap.wrap(paragraph, 85):
+            y -= 16
+            pdf.drawString(72, y, line)  # type: ignore[attr-defined]
+        y -= 8
+    return y
 
 
 SPEC_SECTIONS = [
