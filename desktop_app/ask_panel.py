@@ -206,6 +206,8 @@ class AskPanel(QWidget):
         self.copy_button.setEnabled(bool(last and last.answer))
         if last is not None:
             self._show_turn_sources(len(conversation.turns) - 1)
+        else:  # an empty conversation has no sources: the last one's must not stay on screen
+            self.sources_shown.emit([], "Sources")
         self.conversation_changed.emit(conversation)
 
     def new_conversation(self) -> None:

@@ -473,8 +473,12 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ panel wiring
     @Slot(object, str)
     def _on_sources_shown(self, sources: list[Source], title: str) -> None:
-        if self.sources is not None:
+        if self.sources is None:
+            return
+        if sources:
             self.sources.show_sources(sources, title)
+        else:
+            self.sources.clear()
 
     @Slot(object, int)
     def _on_citation_activated(self, sources: list[Source], number: int) -> None:

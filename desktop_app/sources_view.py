@@ -217,10 +217,18 @@ class SourcesView(QWidget):
         self.list.setHtml("".join(blocks))
 
     def clear(self) -> None:
+        """Back to the empty pane: no sources, no file shown (a new conversation starts here,
+        and a file from the last one left open would read as this one's source)."""
         self.sources = []
         self.current = None
+        self._request += 1  # a file still loading for the old list must not appear
         self.list.clear()
         self.title.setText("Sources")
+        self.place.clear()
+        self.place.setToolTip("")
+        self.stack.setCurrentWidget(self.placeholder)
+        for b in (self.open_button, self.folder_button):
+            b.setEnabled(False)
 
     def select(self, number: int) -> bool:
         """Select source `number` and open it at its place. False if there is no such source."""

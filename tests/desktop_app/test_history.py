@@ -87,8 +87,15 @@ def test_history_persists_across_window_restart(qtbot, window_factory, sample_do
     assert opened[0] != "missing"
 
     # New conversation (Ctrl+N) and delete.
+    assert window2.sources.sources and window2.sources.stack.currentWidget() is not \
+        window2.sources.placeholder
     window2.new_action.trigger()
     assert window2.ask_panel.conversation.turns == []
+    # ... and the last conversation's sources and open file leave the Sources pane with it.
+    assert window2.sources.sources == [] and window2.sources.list.toPlainText() == ""
+    assert window2.sources.stack.currentWidget() is window2.sources.placeholder
+    assert window2.sources.title.text() == "Sources"
+    assert not window2.sources.open_button.isEnabled()
     window2.conversations.list.setCurrentRow(0)
     window2.conversations.delete_current()
     assert window2.store.conversations == []
