@@ -71,6 +71,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "answer_format",
         "worked_examples",
         "strict_numbers",
+        "two_part_answers",
         "gate_codes",
         "max_answer_tokens",
         "temperature",
@@ -206,6 +207,13 @@ class Settings(BaseSettings):
         False,
         description="Answer 'couldn't find' when the answer states a number that its passages "
         "and the question do not contain and one step of arithmetic on theirs does not give.",
+    )
+
+    two_part_answers: bool = Field(
+        False,
+        description="Answer a two-part question ('…, and how do I …?') one part at a time: "
+        "one more model call over the same cached passages, and a note when the passages "
+        "answer only one part (indexer/answer/two_part.py, docs/quality.md).",
     )
 
     gate_codes: bool = Field(

@@ -451,7 +451,8 @@ class KnowledgeBase:
         s = self.settings
         key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
                s.max_answer_tokens, s.temperature, s.passage_focus, s.focus_keep,
-               s.answer_format, s.worked_examples, s.strict_numbers, s.gate_codes)
+               s.answer_format, s.worked_examples, s.strict_numbers, s.gate_codes,
+               s.two_part_answers)
         with self._answerer_lock:
             if self._answerer_built is None or self._answerer_built[0] != key:
                 self._answerer_built = (key, self._build_answerer())
@@ -486,6 +487,7 @@ class KnowledgeBase:
             worked_examples=s.worked_examples,
             strict_numbers=s.strict_numbers,
             gate_codes=s.gate_codes,
+            two_part_answers=s.two_part_answers,
             max_answer_tokens=s.max_answer_tokens,
             temperature=s.temperature,
             count_tokens=embedder.count_tokens,

@@ -21,9 +21,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
+from indexer.answer.answer_types import (
+    Answer,
+    AnswerSources,
+    AnswerStage,
+    AnswerToken,
+    Citation,
+    StreamItem,
+    Turn,
+)
 from indexer.answer.citations import (
     NOT_FOUND_TEXT,
     SentenceVerdict,
@@ -51,7 +60,8 @@ from indexer.answer.quotes import (
     parse_reply,
     with_quote_citations,
 )
-from indexer.records import Anchor, SearchHit
+from indexer.answer.two_part import part_instruction, split_parts, unanswered_note
+from indexer.records import SearchHit
 
 if TYPE_CHECKING:
     from models.generator import Generator as ChatModel
@@ -76,88 +86,6 @@ SYSTEM_PROMPT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Citation:
-    """A `[n]` marker resolved to the passage it points at."""
-
-    number: int
-    chunk_id: str
-    anchor: Anchor
-    text: str
-    snippet: str
-    scores: dict[str, float | None]
-    spans: tuple[tuple[int, int], ...] = ()
-    """The cited sentences: (start, end) offsets in the document's extracted text (the file
-    itself for text, code and Markdown), within `anchor.char_start..char_end`; empty when the
-    answer's sentences could not be traced to sentences of the passage."""
-
-    @property
-    def label(self) -> str:
-        return self.anchor.label()
-
-    @property
-    def cited_texts(self) -> tuple[str, ...]:
-        """The text of each span, as the index holds it."""
-        at = self.anchor.char_start
-        return tuple(self.text[s - at:e - at] for s, e in self.spans)
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One exchange of a conversation, as follow-up resolution needs it."""
-
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The final result of `ask`: text with valid `[n]` markers, citations and the verdicts."""
-
-    question: str
-    text: str
-    citations: tuple[Citation, ...]
-    found: bool
-    standalone_query: str
-    passages: tuple[SearchHit, ...]  # what the model saw (or the closest hits when refused)
-    retrieved: tuple[SearchHit, ...] = ()  # every hit of the search, in rank order (for traces)
-    unsupported: tuple[str, ...] = ()
-    verdicts: tuple[SentenceVerdict, ...] = ()
-    cached: bool = False
-    trace_id: str = ""
-    stats: dict[str, float | int | str | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerToken:
-    """A piece of streamed answer text."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerStage:
-    """The answerer moved to a new stage ("retrieving", "reading", "writing", "checking")."""
-
-    stage: Literal["retrieving", "reading", "writing", "checking", "rereading"]
-    """"rereading": the model refused although one passage stood out, and is asked again with
-    that passage alone; text streamed so far is void (the final `Answer` has the outcome)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerSources:
-    """The passages the model is about to read, in prompt order (numbered 1..n as in `[n]`).
-
-    Sent as soon as retrieval has chosen them, before the model loads or reads a token: on a
-    CPU the first token is tens of seconds away (prefill), and the sources — file, place, and
-    each passage's best-matching snippet — are useful at once. The final `Answer` still
-    carries the citations the model actually made.
-    """
-
-    passages: tuple[SearchHit, ...]
-
-
-StreamItem = AnswerToken | AnswerStage | AnswerSources | Answer
 
 _FOLLOWUP_RE = re.compile(
     r"\b(it|its|it's|that|this|those|these|they|them|their|he|she|the same|above|previous|"
@@ -191,6 +119,7 @@ def build_messages(
     texts: Sequence[str] | None = None,
     quotes: bool = False,
     examples: bool = False,
+    part: str | None = None,
 ) -> list[dict[str, str]]:
     """System rules, the question, passages, the last exchange (for "it"/"that"), the question.
 
@@ -201,7 +130,9 @@ def build_messages(
     passages' texts as the model should read them (cut to their best sentences); `quotes` asks
     for the quote-first reply (`indexer.answer.quotes`); `examples` puts the worked examples
     (`indexer.answer.examples`) between the system message and the question, where they stay
-    in the cached prefix.
+    in the cached prefix. `part` asks for one part of a two-part question after the full
+    question (`indexer.answer.two_part`): everything before that line is unchanged, so the
+    model's cached prefix covers the passages.
     """
     earlier = ""
     if history:
@@ -220,6 +151,7 @@ def build_messages(
         + earlier
         + "\n\nQuestion: "
         + question.strip()
+        + (part_instruction(part) if part else "")
         + (USER_SUFFIX_QUOTES if quotes
            else "\nAnswer using only the passages above and cite them like [1].")
     )
@@ -334,6 +266,7 @@ class Answerer:
         worked_examples: bool = False,
         strict_numbers: bool = False,
         gate_codes: bool = False,
+        two_part_answers: bool = False,
     ) -> None:
         self._search = search
         self._generator = generator
@@ -353,6 +286,7 @@ class Answerer:
         self.worked_examples = worked_examples
         self.strict_numbers = strict_numbers
         self.gate_codes = gate_codes
+        self.two_part_answers = two_part_answers
 
     def with_search(self, search: Callable[[str, int], list[SearchHit]]) -> Answerer:
         """This answerer over another search (e.g. one collection's folders): a shallow copy,
@@ -398,11 +332,19 @@ class Answerer:
         texts = self._shown(question, passages, stats)
         yield AnswerStage("reading")
         generator = self._generator()
-        raw = yield from self._generate(generator, self._messages(question, passages, history,
-                                                                  texts), stats, cancel)
+        parts = (split_parts(question)
+                 if self.two_part_answers and self.answer_format == "free" else [])
+        if len(parts) == 2:
+            raw, missing = yield from self._generate_parts(generator, question, passages, history,
+                                                           texts, parts, stats, cancel)
+        else:
+            raw, missing = (yield from self._generate(
+                generator, self._messages(question, passages, history, texts), stats, cancel)), []
         stats["model"] = self._model_id()
         yield AnswerStage("checking")
         answer = self._finish(question, query, raw, passages, stats, texts)
+        if missing and answer.found:  # say which part the passages did not answer
+            answer = replace(answer, text=answer.text + "\n\n" + unanswered_note(missing))
         focus = standout_passage(hits, passages)
         if (not self.second_look or answer.found or stats.get("refused_by") != "model"
                 or focus is None
@@ -426,6 +368,44 @@ class Answerer:
             yield replace(second, retrieved=tuple(hits))
         else:  # still nothing: the closest passages are the first look's, not just one
             yield replace(answer, stats=stats, verdicts=second.verdicts, retrieved=tuple(hits))
+
+    def _generate_parts(
+        self,
+        generator: ChatModel,
+        question: str,
+        passages: Sequence[SearchHit],
+        history: Sequence[Turn],
+        texts: Sequence[str],
+        parts: Sequence[str],
+        stats: dict[str, float | int | str | None],
+        cancel: threading.Event | None,
+    ) -> Generator[StreamItem, None, tuple[str, list[str]]]:
+        """Answer each part in its own completion over the same prompt prefix; return the
+        replies that answer (joined) and the parts the model could not answer."""
+        replies: list[str] = []
+        missing: list[str] = []
+        first: dict[str, float | int | str | None] = {}
+        for n, part in enumerate(parts):
+            if n:
+                if cancel is not None and cancel.is_set():
+                    break
+                first = dict(stats)
+                yield AnswerToken("\n\n")
+            messages = build_messages(question, passages, history, texts=texts,
+                                      examples=self.worked_examples, part=part)
+            reply = yield from self._generate(generator, messages, stats, cancel)
+            if first:  # the wait for the first words is the first part's; the rest add up
+                ttft = first.get("ttft_s")
+                _add_first_look(stats, first)
+                stats["ttft_s"] = ttft
+            refused = is_refusal(parse_citations(reply, len(passages)).text)
+            if refused:
+                missing.append(part)
+            else:
+                replies.append(reply.strip())
+        stats["parts"] = len(parts)
+        stats["parts_unanswered"] = len(missing)
+        return ("\n\n".join(replies) if replies else NOT_FOUND_TEXT), missing
 
     def _shown(self, question: str, passages: Sequence[SearchHit],
                stats: dict[str, float | int | str | None]) -> list[str]:
