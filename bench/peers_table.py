@@ -38,6 +38,10 @@ def _cell(value: Any, percent: bool = False, digits: int = 3) -> str:
     return str(value)
 
 
+def _pair(p50: Any, p95: Any) -> str:
+    return f"{_cell(p50, digits=1)} / {_cell(p95, digits=1)}"
+
+
 def _table(header: Sequence[str], lines: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -58,8 +62,7 @@ def indexing_table(report: dict[str, Any]) -> str:
                           _cell(fig.get("chunks")), _cell(fig.get("index_s"), digits=1),
                           _cell(fig.get("chunks_per_s"), digits=1),
                           _cell(fig.get("peak_rss_mb_retrieval"), digits=0),
-                          f"{_cell(r.get('search_p50_ms'), digits=1)} / "
-                          f"{_cell(r.get('search_p95_ms'), digits=1)}"])
+                          _pair(r.get("search_p50_ms"), r.get("search_p95_ms"))])
     return _table(["row", "corpus", "documents", "chunks", "index s", "chunks/s",
                    "peak RSS MB (index + search)", "search p50 / p95 ms"], lines)
 
@@ -87,8 +90,7 @@ def answers_table(report: dict[str, Any]) -> str:
                       _cell(a.get("citation_accuracy"), True), _cell(a.get("cites_source"), True),
                       _cell(a.get("refusal_unanswerable"), True),
                       _cell(a.get("false_refusals"), True), _cell(a.get("grounded"), True),
-                      f"{_cell(a.get('first_token_p50_s'), digits=1)} / "
-                      f"{_cell(a.get('first_token_p95_s'), digits=1)}",
+                      _pair(a.get("first_token_p50_s"), a.get("first_token_p95_s")),
                       _cell(a.get("answer_p50_s"), digits=1),
                       _cell(row.get("pydoc", {}).get("peak_rss_mb"), digits=0)])
     if not lines:

@@ -21,8 +21,8 @@ from indexer.records import Anchor, SearchHit
      ["Is memory-mapped I/O used by default?", "How do I turn it on?"]),
     ("Can I run INSERT against a view? If not, what is the workaround?",
      ["Can I run INSERT against a view?", "If not, what is the workaround?"]),
-    ("I import a CSV file into a table that exists. What does .import do with the first line, "
-     "and how do I avoid it?",
+    (("I import a CSV file into a table that exists. What does .import do with the first "
+      "line, and how do I avoid it?"),
      ["What does .import do with the first line?", "How do I avoid it?"]),
     ("In a recursive CTE, what does LIMIT 0 do, and what does a negative LIMIT do?",
      ["In a recursive CTE, what does LIMIT 0 do?", "What does a negative LIMIT do?"]),
