@@ -391,8 +391,7 @@ class Answerer:
                     break
                 first = dict(stats)
                 yield AnswerToken("\n\n")
-            messages = build_messages(question, passages, history, texts=texts,
-                                      examples=self.worked_examples, part=part)
+            messages = self._messages(question, passages, history, texts, part=part)
             reply = yield from self._generate(generator, messages, stats, cancel)
             if first:  # the wait for the first words is the first part's; the rest add up
                 ttft = first.get("ttft_s")
@@ -419,10 +418,10 @@ class Answerer:
         return texts
 
     def _messages(self, question: str, passages: Sequence[SearchHit], history: Sequence[Turn],
-                  texts: Sequence[str]) -> list[dict[str, str]]:
+                  texts: Sequence[str], part: str | None = None) -> list[dict[str, str]]:
         return build_messages(question, passages, history, texts=texts,
                               quotes=self.answer_format != "free",
-                              examples=self.worked_examples)
+                              examples=self.worked_examples, part=part)
 
     def _generate(
         self,
