@@ -43,6 +43,7 @@ STAGE_TEXT = {
     "writing": "Writing the answer…",
     "checking": "Checking the answer against the sources…",
     "rereading": "Reading the best-matching passage again…",
+    "second_part": "Checking the question's second part…",
 }
 #: The Sources pane's title while the model reads (replaced by the citations when it is done).
 READING_TITLE = "Reading passages"

@@ -72,6 +72,7 @@ LIVE_KEYS: frozenset[str] = frozenset(
         "worked_examples",
         "strict_numbers",
         "two_part_answers",
+        "two_part_follow_up",
         "gate_codes",
         "max_answer_tokens",
         "temperature",
@@ -214,6 +215,12 @@ class Settings(BaseSettings):
         description="Answer a two-part question ('…, and how do I …?') one part at a time: "
         "one more model call over the same cached passages, and a note when the passages "
         "answer only one part (indexer/answer/two_part.py, docs/quality.md).",
+    )
+    two_part_follow_up: bool = Field(
+        False,
+        description="After the one-call answer to a two-part question, ask the model for the "
+        "second part in the same conversation and append only its checked sentences that add "
+        "something (one short model call, only for such questions; docs/quality.md).",
     )
 
     gate_codes: bool = Field(

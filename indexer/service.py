@@ -452,7 +452,7 @@ class KnowledgeBase:
         key = (s.top_k, s.context_passages, s.min_relevance, s.second_look,
                s.max_answer_tokens, s.temperature, s.passage_focus, s.focus_keep,
                s.answer_format, s.worked_examples, s.strict_numbers, s.gate_codes,
-               s.two_part_answers)
+               s.two_part_answers, s.two_part_follow_up)
         with self._answerer_lock:
             if self._answerer_built is None or self._answerer_built[0] != key:
                 self._answerer_built = (key, self._build_answerer())
@@ -488,6 +488,7 @@ class KnowledgeBase:
             strict_numbers=s.strict_numbers,
             gate_codes=s.gate_codes,
             two_part_answers=s.two_part_answers,
+            two_part_follow_up=s.two_part_follow_up,
             max_answer_tokens=s.max_answer_tokens,
             temperature=s.temperature,
             count_tokens=embedder.count_tokens,

@@ -76,9 +76,11 @@ class AnswerToken:
 class AnswerStage:
     """The answerer moved to a new stage ("retrieving", "reading", "writing", "checking")."""
 
-    stage: Literal["retrieving", "reading", "writing", "checking", "rereading"]
+    stage: Literal["retrieving", "reading", "writing", "checking", "rereading", "second_part"]
     """"rereading": the model refused although one passage stood out, and is asked again with
-    that passage alone; text streamed so far is void (the final `Answer` has the outcome)."""
+    that passage alone; text streamed so far is void (the final `Answer` has the outcome).
+    "second_part": the answer so far stands; the model is asked for a two-part question's
+    second part (`two_part_follow_up`), whose checked sentences follow as tokens."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,13 @@ from indexer.answer.quotes import (
     parse_reply,
     with_quote_citations,
 )
-from indexer.answer.two_part import part_instruction, split_parts, unanswered_note
+from indexer.answer.two_part import (
+    follow_up_addition,
+    follow_up_turns,
+    part_instruction,
+    split_parts,
+    unanswered_note,
+)
 from indexer.records import SearchHit
 
 if TYPE_CHECKING:
@@ -267,6 +273,7 @@ class Answerer:
         strict_numbers: bool = False,
         gate_codes: bool = False,
         two_part_answers: bool = False,
+        two_part_follow_up: bool = False,
     ) -> None:
         self._search = search
         self._generator = generator
@@ -287,6 +294,7 @@ class Answerer:
         self.strict_numbers = strict_numbers
         self.gate_codes = gate_codes
         self.two_part_answers = two_part_answers
+        self.two_part_follow_up = two_part_follow_up
 
     def with_search(self, search: Callable[[str, int], list[SearchHit]]) -> Answerer:
         """This answerer over another search (e.g. one collection's folders): a shallow copy,
@@ -332,14 +340,17 @@ class Answerer:
         texts = self._shown(question, passages, stats)
         yield AnswerStage("reading")
         generator = self._generator()
-        parts = (split_parts(question)
-                 if self.two_part_answers and self.answer_format == "free" else [])
-        if len(parts) == 2:
+        parts = (split_parts(question) if self.answer_format == "free"
+                 and (self.two_part_answers or self.two_part_follow_up) else [])
+        if len(parts) == 2 and self.two_part_answers:
             raw, missing = yield from self._generate_parts(generator, question, passages, history,
                                                            texts, parts, stats, cancel)
         else:
-            raw, missing = (yield from self._generate(
-                generator, self._messages(question, passages, history, texts), stats, cancel)), []
+            messages = self._messages(question, passages, history, texts)
+            raw, missing = (yield from self._generate(generator, messages, stats, cancel)), []
+            if len(parts) == 2:
+                raw = yield from self._follow_up(generator, messages, raw, parts[1], texts,
+                                                 stats, cancel)
         stats["model"] = self._model_id()
         yield AnswerStage("checking")
         answer = self._finish(question, query, raw, passages, stats, texts)
@@ -405,6 +416,46 @@ class Answerer:
         stats["parts"] = len(parts)
         stats["parts_unanswered"] = len(missing)
         return ("\n\n".join(replies) if replies else NOT_FOUND_TEXT), missing
+
+    def _follow_up(
+        self,
+        generator: ChatModel,
+        messages: list[dict[str, str]],
+        raw: str,
+        part: str,
+        texts: Sequence[str],
+        stats: dict[str, float | int | str | None],
+        cancel: threading.Event | None,
+    ) -> Generator[StreamItem, None, str]:
+        """Ask for the second part after the one-call answer `raw`; return `raw` plus the
+        follow-up's checked new sentences (`two_part.follow_up_addition`), streamed at once.
+
+        The follow-up's own tokens are not streamed: most of what the 1.5B writes there repeats
+        the first answer, and a reader must not see text that is then taken away.
+        """
+        if (cancel is not None and cancel.is_set()) or is_refusal(
+                parse_citations(raw, len(texts)).text):
+            return raw
+        yield AnswerStage("second_part")
+        first = dict(stats)
+        inner = self._generate(generator, [*messages, *follow_up_turns(raw, part)], stats, cancel)
+        while True:  # run the completion, keeping its timings but not its tokens
+            try:
+                item = next(inner)
+            except StopIteration as done:
+                reply = done.value
+                break
+            if isinstance(item, AnswerStage) and item.stage == "writing":
+                continue
+        ttft = first.get("ttft_s")
+        _add_first_look(stats, first)
+        stats["ttft_s"] = ttft  # the reader's first words came with the first answer
+        added = follow_up_addition(reply, raw, texts, part, self._similarity)
+        stats["second_part"] = "added" if added else "nothing_new"
+        if not added:
+            return raw
+        yield AnswerToken("\n\n" + added)
+        return raw.rstrip() + "\n\n" + added
 
     def _shown(self, question: str, passages: Sequence[SearchHit],
                stats: dict[str, float | int | str | None]) -> list[str]:

@@ -13,11 +13,27 @@ The split is deliberately narrow, so that a question that is one question is nev
   a second clause ("…by default, and how do I turn it on?"); "what do sum() and total() return?"
   is one question (no question word after "and").
 Statements before the question ("My table uses X. What …") are context, kept in the full question.
+
+`two_part_follow_up` (a second way, tried after the first lost on the dev split): the question
+is answered in one call exactly as without it, then the model is asked, in the same
+conversation, for the second part alone. Its reply is the continuation of the cached prompt
+*and* of its own first answer, so it costs a few dozen tokens of prefill, and it knows what it
+already said. Only the follow-up's sentences that the passages support and that add words the
+first answer lacks are appended: the one-call answer is never changed or lost.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+
+from indexer.answer.citations import (
+    NOT_FOUND_TEXT,
+    check_grounding,
+    content_words,
+    is_refusal,
+    sentence_pieces,
+)
 
 _STARTS_CLAUSE = (
     r"(?:what|which|how|why|when|where|who|whom|whose|is|are|was|were|does|do|did|can|could|"
@@ -85,3 +101,45 @@ def unanswered_note(parts: list[str]) -> str:
     reader must not take a half answer for a whole one."""
     listed = " ".join(parts)
     return f"(The passages do not answer this part: {listed})"
+
+
+def follow_up_turns(first_reply: str, part: str) -> list[dict[str, str]]:
+    """The model's first answer and the request for the second part, after the first prompt."""
+    return [
+        {"role": "assistant", "content": first_reply.strip()},
+        {"role": "user", "content": (
+            f"Now answer only this part of my question, from the passages: {part}\n"
+            "Do not repeat your answer above. Cite the passages like [1]. If the passages do "
+            f"not answer this part, reply exactly: {NOT_FOUND_TEXT}")},
+    ]
+
+
+def follow_up_addition(
+    reply: str,
+    first: str,
+    passages: Sequence[str],
+    part: str,
+    similarity: Callable[[str, Sequence[str]], list[float]] | None = None,
+) -> str:
+    """The sentences of the follow-up `reply` worth appending to the `first` answer.
+
+    A sentence is kept when the passages support it (the same check as every answer sentence,
+    `check_grounding`) and it adds at least two content words, or a number, that neither the
+    first answer nor the part's own question holds: the 1.5B, asked for one part, restates the
+    other part and writes about "the passages"; those sentences are dropped, never appended.
+    "" when nothing is left (also when the model said the passages do not answer the part).
+    """
+    if not reply.strip() or is_refusal(reply):
+        return ""
+    known = content_words(first) | content_words(part)
+    kept: list[str] = []
+    for sentence, _sep in sentence_pieces(reply.strip()):
+        text = sentence.strip()
+        new = content_words(text) - known
+        if not text or (len(new) < 2 and not any(w[0].isdigit() for w in new)):
+            continue
+        verdicts = check_grounding(text, passages, question=part, similarity=similarity)
+        if verdicts and all(v.supported for v in verdicts):
+            kept.append(text)
+            known |= new
+    return " ".join(kept)

@@ -48,7 +48,8 @@ PASSAGE = ("Memory-mapped I/O is off by default. To turn it on, set PRAGMA mmap_
 QUESTION = "Is memory-mapped I/O used by default, and how do I turn it on?"
 
 
-def _run(replies: list[str], two_part: bool) -> tuple[Answer, list[list[dict[str, str]]], str]:
+def _run(replies: list[str], two_part: bool, follow_up: bool = False,
+         ) -> tuple[Answer, list[list[dict[str, str]]], str]:
     hit = SearchHit(chunk_id="c1", anchor=Anchor("/d/mmap.md"), text=PASSAGE, snippet="",
                     fused=0.03, bm25=2.0, vector=0.8)
     prompts: list[list[dict[str, str]]] = []
@@ -63,7 +64,7 @@ def _run(replies: list[str], two_part: bool) -> tuple[Answer, list[list[dict[str
     answerer = Answerer(lambda q, k: [hit], Replies, top_k=4, context_passages=3,  # type: ignore[arg-type]
                         min_relevance=0.5, max_answer_tokens=64, temperature=0.0,
                         count_tokens=lambda t: len(t.split()), second_look=False,
-                        two_part_answers=two_part)
+                        two_part_answers=two_part, two_part_follow_up=follow_up)
     items = list(answerer.stream(QUESTION))
     final = items[-1]
     assert isinstance(final, Answer)
@@ -104,3 +105,41 @@ def test_off_by_default_one_completion() -> None:
     answer, prompts, _ = _run(["Memory-mapped I/O is off by default [1]."], False)
     assert len(prompts) == 1 and "Answer only this part" not in prompts[0][-1]["content"]
     assert answer.found and "parts" not in answer.stats
+
+
+# `two_part_follow_up`: the one-call answer stands; the second part is asked after it.
+FIRST = "Memory-mapped I/O is off by default [1]."
+
+
+def test_follow_up_appends_the_checked_second_part() -> None:
+    answer, prompts, streamed = _run(
+        [FIRST, "To turn it on, set PRAGMA mmap_size to the number of bytes to map [1]."],
+        False, follow_up=True)
+    assert len(prompts) == 2
+    assert prompts[1][: len(prompts[0])] == prompts[0], "the follow-up continues the first prompt"
+    assert prompts[1][-2] == {"role": "assistant", "content": FIRST}
+    assert "How do I turn it on?" in prompts[1][-1]["content"]
+    assert answer.found
+    assert answer.text.startswith("Memory-mapped I/O is off by default")
+    assert "PRAGMA mmap_size" in answer.text and "PRAGMA mmap_size" in streamed
+    assert answer.stats["second_part"] == "added"
+
+
+@pytest.mark.parametrize("second", [
+    "Memory-mapped I/O is off by default [1].",  # repeats the first answer: nothing new
+    "The passages clearly explain the feature in great detail [1].",  # about the passages
+    "To turn it on, recompile SQLite with the MMAP_ENABLE option [1].",  # not in the passage
+    "I couldn't find this in your documents.",
+])
+def test_follow_up_appends_nothing_that_repeats_or_is_unsupported(second: str) -> None:
+    answer, prompts, streamed = _run([FIRST, second], False, follow_up=True)
+    assert len(prompts) == 2
+    assert answer.found and answer.text == FIRST
+    assert streamed == FIRST
+    assert answer.stats["second_part"] == "nothing_new"
+
+
+def test_no_follow_up_after_a_refusal() -> None:
+    answer, prompts, _ = _run(["I couldn't find this in your documents."] * 2, False,
+                              follow_up=True)
+    assert len(prompts) == 1 and not answer.found
