@@ -38,7 +38,7 @@ def _cpu_flags() -> list[str]:
 
 
 def best_relevances(home: Path, questions: list[Any]) -> dict[str, float]:
-    from indexer.answer.answering import best_relevance
+    from indexer.answer.passages import best_relevance
     from indexer.config import load_settings
     from indexer.service import KnowledgeBase, build_hub
 

@@ -50,7 +50,13 @@ from indexer.answer.examples import EXAMPLES
 from indexer.answer.focus import focus_texts
 from indexer.answer.identifiers import code_in_passages
 from indexer.answer.numbers import invented_numbers
-from indexer.answer.passages import format_passages, redact_instructions, select_passages
+from indexer.answer.passages import (
+    best_relevance,
+    format_passages,
+    redact_instructions,
+    select_passages,
+    standout_passage,
+)
 from indexer.answer.quotes import (
     GRAMMAR,
     SYSTEM_PROMPT_QUOTES,
@@ -166,15 +172,6 @@ def build_messages(
     return [{"role": "system", "content": system}, *shown, {"role": "user", "content": user}]
 
 
-def best_relevance(hits: Sequence[SearchHit]) -> float:
-    """Relevance of the best hit: cosine of the vector match, or a keyword-only proxy."""
-    best = 0.0
-    for hit in hits:
-        if hit.vector is not None:
-            best = max(best, hit.vector)
-    return best
-
-
 def _add_first_look(stats: dict[str, float | int | str | None],
                     first: dict[str, float | int | str | None]) -> None:
     """Make a second look's timings and token counts cover both looks, as the user waited."""
@@ -187,26 +184,6 @@ def _add_first_look(stats: dict[str, float | int | str | None],
     for name in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"):
         if first.get(name) is not None or stats.get(name) is not None:
             stats[name] = int(number(first.get(name)) + number(stats.get(name)))
-
-
-def standout_passage(hits: Sequence[SearchHit], passages: Sequence[SearchHit]) -> SearchHit | None:
-    """The passage holding the chunk both keyword and semantic search rank first, if any.
-
-    Two independent rankings agreeing on their top chunk is the strongest relevance signal
-    retrieval has: on the pydoc set it held for 13 of 30 answerable questions and none of the
-    10 unanswerable ones. The passage is the chosen one (neighbours merged), not the bare hit.
-    """
-    top = next((h for h in hits if h.bm25_rank == 1 and h.vector_rank == 1), None)
-    if top is None:
-        return None
-    t = top.anchor
-    for passage in passages:
-        a = passage.anchor
-        if passage.chunk_id == top.chunk_id or (
-            a.path == t.path and a.char_start <= t.char_start and t.char_end <= a.char_end
-        ):
-            return passage
-    return None
 
 
 def make_citations(
