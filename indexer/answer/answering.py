@@ -429,6 +429,7 @@ class Answerer:
         stats["ttft_s"] = ttft  # the reader's first words came with the first answer
         added = follow_up_addition(reply, raw, texts, part, self._similarity)
         stats["second_part"] = "added" if added else "nothing_new"
+        stats["second_part_reply"] = reply.strip()[:400]  # in the trace: why it was (not) added
         if not added:
             return raw
         yield AnswerToken("\n\n" + added)
