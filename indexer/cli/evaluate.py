@@ -8,6 +8,8 @@ the command line and prints).
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import time
 from pathlib import Path
@@ -81,6 +83,7 @@ def eval_run(
                         collection=collection,
                     )
                 run.meta["seconds"] = round(time.perf_counter() - t0, 2)
+                run.meta["machine"] = _machine()
                 if cfg.overrides:
                     run.meta["settings"] = dict(cfg.overrides)
                 runs.append(run)
@@ -145,3 +148,15 @@ def eval_add(
         console.print(f"saved {qid} to {escape(str(path))}")
 
     run(go)
+
+
+def _machine() -> dict[str, Any]:
+    """What the timings ran on (every benchmark's JSON says it: AVX2 vs AVX-512 machines differ
+    several-fold in prefill speed), and the load then: a busy machine inflates latencies."""
+    from models.hardware import cpu_flags
+
+    flags = cpu_flags()
+    return {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "fma", "f16c"))),
+            "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg")
+            else None}

@@ -263,6 +263,10 @@ def test_eval_run_retrieval_only_writes_reports_failures_first(
 
     [run] = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert run["config"] == "retrieval-hybrid"
+    machine = run["meta"]["machine"]  # every timing says what it ran on
+    assert machine["cores"] >= 1 and isinstance(machine["cpu_flags"], list)
+    if Path("/proc/cpuinfo").exists() and "avx2" in Path("/proc/cpuinfo").read_text():
+        assert "avx2" in machine["cpu_flags"]
     rows = {r["id"]: r for r in run["rows"]}
     assert rows["q-walrus"]["passed"] is True and rows["q-walrus"]["hit_at_1"] == 1.0
     assert rows["q-walrus"]["evidence_found"] is True
