@@ -140,3 +140,18 @@ def machine_fits() -> tuple[Machine, list[ModelFit], ModelFit]:
     machine = detect_machine()
     fits = [estimate(s, machine) for s in specs_for("chat") if s.instruct]
     return machine, fits, recommend(machine)
+
+
+def machine_record() -> dict[str, Any]:
+    """What a measurement ran on, for its JSON (`cairn eval run`): cores, the SIMD flags that
+    set llama.cpp's and ONNX Runtime's speed (AVX2 vs AVX-512 machines differ several-fold in
+    prefill), and the load then: a busy machine inflates latencies."""
+    import os
+    import platform
+
+    from models.hardware import cpu_flags
+
+    return {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "fma", "f16c"))),
+            "load_avg": ([round(x, 2) for x in os.getloadavg()]
+                         if hasattr(os, "getloadavg") else None)}

@@ -229,6 +229,8 @@ class KnowledgeBase:
         if not change.reopen:
             for key in change.keys:
                 setattr(self.settings, key, getattr(new_settings, key))
+            if self._answer_cache is not None:  # answers made under other settings are stale
+                self._answer_cache.clear()
             if change.rescan:
                 self.scan()
             return self

@@ -17,6 +17,7 @@ word for word; measured in docs/quality.md).
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import threading
 import time
@@ -49,6 +50,7 @@ from indexer.answer.cited_spans import claims_by_passage, supporting_spans
 from indexer.answer.examples import EXAMPLES
 from indexer.answer.focus import focus_texts
 from indexer.answer.identifiers import code_in_passages
+from indexer.answer.looks import add_first_look, drain
 from indexer.answer.numbers import invented_numbers
 from indexer.answer.passages import (
     best_relevance,
@@ -73,13 +75,18 @@ from indexer.answer.two_part import (
     split_parts,
     unanswered_note,
 )
+from indexer.errors import CairnError
 from indexer.records import SearchHit
+from models.errors import ModelError
 
 if TYPE_CHECKING:
     from models.generator import Generator as ChatModel
 
 #: How many of the best hits a question's code may be found in to pass the relevance gate.
 GATE_CODE_HITS = 3
+#: Tokens the second-part request adds after the first answer (the line asking, the template).
+FOLLOW_UP_ROOM = 120
+log = logging.getLogger(__name__)
 MARKER_TEXT_RE = re.compile(r"\[\d{1,3}\]")  # old markers would point at other passages
 
 SYSTEM_PROMPT = (
@@ -170,20 +177,6 @@ def build_messages(
     system = SYSTEM_PROMPT_QUOTES if quotes else SYSTEM_PROMPT
     shown = list(EXAMPLES) if examples and not quotes else []
     return [{"role": "system", "content": system}, *shown, {"role": "user", "content": user}]
-
-
-def _add_first_look(stats: dict[str, float | int | str | None],
-                    first: dict[str, float | int | str | None]) -> None:
-    """Make a second look's timings and token counts cover both looks, as the user waited."""
-    def number(value: float | str | None) -> float:
-        return float(value) if isinstance(value, (int, float)) else 0.0
-
-    waited = number(first.get("generate_s"))
-    stats["ttft_s"] = round(waited + number(stats.get("ttft_s")), 3)
-    stats["generate_s"] = round(waited + number(stats.get("generate_s")), 3)
-    for name in ("prompt_tokens", "cached_prompt_tokens", "completion_tokens"):
-        if first.get(name) is not None or stats.get(name) is not None:
-            stats[name] = int(number(first.get(name)) + number(stats.get(name)))
 
 
 def make_citations(
@@ -325,7 +318,8 @@ class Answerer:
         else:
             messages = self._messages(question, passages, history, texts)
             raw, missing = (yield from self._generate(generator, messages, stats, cancel)), []
-            if len(parts) == 2:
+            if len(parts) == 2 and self._finish(question, query, raw, passages, dict(stats),
+                                                texts).found:  # only a kept answer grows
                 raw = yield from self._follow_up(generator, messages, raw, parts[1], texts,
                                                  stats, cancel)
         stats["model"] = self._model_id()
@@ -347,7 +341,7 @@ class Answerer:
         raw = yield from self._generate(generator, self._messages(question, [focus], history,
                                                                   texts), stats, cancel)
         stats["second_look_s"] = stats["generate_s"]
-        _add_first_look(stats, first)
+        add_first_look(stats, first)
         del stats["refused_by"]
         yield AnswerStage("checking")
         second = self._finish(question, query, raw, [focus], stats, texts)
@@ -383,7 +377,7 @@ class Answerer:
             reply = yield from self._generate(generator, messages, stats, cancel)
             if first:  # the wait for the first words is the first part's; the rest add up
                 ttft = first.get("ttft_s")
-                _add_first_look(stats, first)
+                add_first_look(stats, first)
                 stats["ttft_s"] = ttft
             refused = is_refusal(parse_citations(reply, len(passages)).text)
             if refused:
@@ -404,32 +398,39 @@ class Answerer:
         stats: dict[str, float | int | str | None],
         cancel: threading.Event | None,
     ) -> Generator[StreamItem, None, str]:
-        """Ask for the second part after the one-call answer `raw`; return `raw` plus the
-        follow-up's checked new sentences (`two_part.follow_up_addition`), streamed at once.
+        """Ask for the second part after the one-call answer `raw` (one the checks keep); return
+        `raw` plus the follow-up's checked new sentences (`two_part.follow_up_addition`).
 
         The follow-up's own tokens are not streamed: most of what the 1.5B writes there repeats
-        the first answer, and a reader must not see text that is then taken away.
+        the first answer, and a reader must not see text that is then taken away. Whatever goes
+        wrong here (Stop, no room left in the context, a model error) leaves the first answer
+        as it was: it has been read already.
         """
-        if (cancel is not None and cancel.is_set()) or is_refusal(
-                parse_citations(raw, len(texts)).text):
+        used = sum(int(v) for v in (stats.get("prompt_tokens"), stats.get("completion_tokens"))
+                   if isinstance(v, (int, float)))
+        if (cancel is not None and cancel.is_set()
+                or used + FOLLOW_UP_ROOM + self.max_answer_tokens > self._context_size()):
             return raw
         yield AnswerStage("second_part")
         first = dict(stats)
-        inner = self._generate(generator, [*messages, *follow_up_turns(raw, part)], stats, cancel)
-        while True:  # run the completion, keeping its timings but not its tokens
-            try:
-                item = next(inner)
-            except StopIteration as done:
-                reply = done.value
-                break
-            if isinstance(item, AnswerStage) and item.stage == "writing":
-                continue
+        try:
+            reply = drain(self._generate(
+                generator, [*messages, *follow_up_turns(raw, part)], stats, cancel))
+        except (ModelError, CairnError, ValueError, RuntimeError) as exc:  # context, decode
+            log.warning("second-part follow-up failed, keeping the answer: %s", exc)
+            stats.clear()
+            stats.update(first)
+            stats["second_part"] = "failed"
+            return raw
         ttft = first.get("ttft_s")
-        _add_first_look(stats, first)
+        add_first_look(stats, first)
         stats["ttft_s"] = ttft  # the reader's first words came with the first answer
+        stats["second_part_reply"] = reply.strip()[:400]  # in the trace: why it was (not) added
+        if cancel is not None and cancel.is_set():  # a cut-off reply is not appended
+            stats["second_part"] = "cancelled"
+            return raw
         added = follow_up_addition(reply, raw, texts, part, self._similarity)
         stats["second_part"] = "added" if added else "nothing_new"
-        stats["second_part_reply"] = reply.strip()[:400]  # in the trace: why it was (not) added
         if not added:
             return raw
         yield AnswerToken("\n\n" + added)

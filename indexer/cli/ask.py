@@ -53,6 +53,9 @@ def ask(
                     elif (isinstance(item, AnswerStage) and item.stage == "rereading"
                           and streaming and wrote_tokens):
                         console.print("\n[dim](one passage stood out: reading it again)[/]")
+                    elif (isinstance(item, AnswerStage) and item.stage == "second_part"
+                          and streaming):
+                        console.print("\n[dim](checking the question's second part)[/]")
                     elif isinstance(item, Answer):
                         final = item
             except KeyboardInterrupt:

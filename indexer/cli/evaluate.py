@@ -8,8 +8,6 @@ the command line and prints).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from indexer.cli.collection_cmds import COLLECTION_HELP
 from indexer.cli.common import console, err, get_settings, make_kb, run
 from indexer.errors import UserInputError
 from indexer.evaluation.configs import RunConfig, default_questions, parse_compare
+from indexer.runtime import machine_record
 
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
 
@@ -83,7 +82,7 @@ def eval_run(
                         collection=collection,
                     )
                 run.meta["seconds"] = round(time.perf_counter() - t0, 2)
-                run.meta["machine"] = _machine()
+                run.meta["machine"] = machine_record()
                 if cfg.overrides:
                     run.meta["settings"] = dict(cfg.overrides)
                 runs.append(run)
@@ -148,15 +147,3 @@ def eval_add(
         console.print(f"saved {qid} to {escape(str(path))}")
 
     run(go)
-
-
-def _machine() -> dict[str, Any]:
-    """What the timings ran on (every benchmark's JSON says it: AVX2 vs AVX-512 machines differ
-    several-fold in prefill speed), and the load then: a busy machine inflates latencies."""
-    from models.hardware import cpu_flags
-
-    flags = cpu_flags()
-    return {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "fma", "f16c"))),
-            "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg")
-            else None}

@@ -136,6 +136,15 @@ def test_repeat_and_near_identical_ask_served_from_cache(kb: KnowledgeBase) -> N
     assert model_calls(kb) == calls, "a cache hit must not call the model"
 
 
+def test_a_change_to_an_answer_setting_empties_the_cache(kb: KnowledgeBase) -> None:
+    assert kb.ask(VALVE_Q).found
+    calls = model_calls(kb)
+    changed = kb.settings.model_copy(update={"context_passages": 3})
+    assert kb.reconfigure(changed) is kb  # a live change: no reopen
+    again = kb.ask(VALVE_Q)
+    assert not again.cached and model_calls(kb) == calls + 1, "answered under the new setting"
+
+
 def test_different_question_and_bypasses_call_the_model(kb: KnowledgeBase) -> None:
     kb.ask(VALVE_Q)
     calls = model_calls(kb)
